@@ -1,0 +1,40 @@
+# plus-gateway: `make run` and `make test` work from a fresh clone with Python 3.11+ and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench demo keys clean format
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+keys: $(STAMP)
+	$(BIN)/plus-gateway keys init
+
+run: keys
+	$(BIN)/plus-gateway serve --with-simulators
+
+demo: $(STAMP)
+	$(BIN)/plus-gateway demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway tests bench
+	$(BIN)/ruff format --check gateway tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format gateway tests bench
+	$(BIN)/ruff check --fix gateway tests bench
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: keys
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

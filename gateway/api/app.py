@@ -1,0 +1,392 @@
+"""The local HTTP API for PLUS, the inbound SOAP endpoints, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway import __version__
+from gateway.api.models import Accepted, ErrorBody, InboxItem, InboxPage, MessageStatus
+from gateway.delivery import DeliveryWorker
+from gateway.errors import (
+    BadInputError,
+    CanonicalInvalidError,
+    GatewayError,
+    StoreUnavailableError,
+    UnknownOperationError,
+    XmlTooLargeError,
+)
+from gateway.pipeline import Exchange
+from gateway.runtime import Runtime
+from gateway.soap.envelope import build_ack, build_fault
+from gateway.store import IdempotencyConflictError, sha256_hex
+
+__all__ = ["create_app"]
+
+log = structlog.get_logger(__name__)
+
+_ERRORS = {"model": ErrorBody}
+
+
+def _status_for(error: GatewayError) -> int:
+    if isinstance(error, UnknownOperationError):
+        return 404
+    if isinstance(error, IdempotencyConflictError):
+        return 409
+    if isinstance(error, XmlTooLargeError):
+        return 413
+    if isinstance(error, BadInputError):
+        return 422
+    if isinstance(error, StoreUnavailableError):
+        return 503
+    return 500
+
+
+def _error(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "details": details or []}}
+    return JSONResponse(body, status_code=status)
+
+
+def _gateway_error(exc: GatewayError) -> JSONResponse:
+    body = {"error": {**exc.as_dict(), "details": exc.details}}
+    return JSONResponse(body, status_code=_status_for(exc))
+
+
+def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAPI:
+    """Build the FastAPI application over an already loaded runtime."""
+    settings = runtime.settings
+    api_key = settings.api.api_key.get_secret_value() if settings.api.api_key else None
+    app = FastAPI(
+        title="plus-gateway local API",
+        version=__version__,
+        description=(
+            "Local API for PLUS. Outbound messages are accepted (202) only once signed and "
+            "durably stored; inbound partner messages wait in the inbox until acknowledged. "
+            "Every error body is `{error: {code, message, details}}` with a stable code."
+        ),
+    )
+    app.state.runtime = runtime
+    app.state.worker = worker
+
+    @app.middleware("http")
+    async def context(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        if api_key and request.url.path.startswith("/v1/"):
+            given = request.headers.get("x-api-key", "")
+            if not hmac.compare_digest(given.encode(), api_key.encode()):
+                return _error(401, "UNAUTHORIZED", "missing or wrong X-API-Key header")
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id
+        return response
+
+    @app.exception_handler(GatewayError)
+    async def on_gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return _gateway_error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        return _error(422, "REQUEST_INVALID", "request parameters are invalid", details)
+
+    # -- outbound -------------------------------------------------------------------------
+
+    async def accept_outbound(
+        message_type: str, request: Request, idempotency_key: str | None
+    ) -> Response:
+        mapping = runtime.mappings.get(message_type)
+        if mapping.direction != "outbound":
+            raise UnknownOperationError(f"{message_type} is not sent by PLUS")
+        if not idempotency_key or len(idempotency_key) > 200:
+            return _error(
+                400,
+                "IDEMPOTENCY_KEY_REQUIRED",
+                "an Idempotency-Key header (1..200 characters) is required",
+                [{"path": "header.Idempotency-Key", "message": "required"}],
+            )
+        raw = await request.body()
+        try:
+            canonical = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CanonicalInvalidError(
+                "body is not valid JSON",
+                details=[{"path": "", "message": str(exc)}],
+            ) from exc
+        exchange = Exchange(
+            direction="out",
+            partner=mapping.partner,
+            mapping=mapping,
+            canonical=canonical,
+            idempotency_key=idempotency_key,
+            correlation_id=request.headers.get("x-correlation-id"),
+        )
+        exchange = await run_in_threadpool(runtime.routes.outbound, exchange)
+        if worker is not None and exchange.created:
+            worker.wake()
+        row = runtime.store.get_outbound(exchange.message_id)
+        body = Accepted(
+            id=exchange.message_id,
+            status=row["status"] if row else "pending",
+            message_type=message_type,
+        )
+        headers = {"Location": f"/v1/messages/{exchange.message_id}"}
+        if not exchange.created:
+            headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(body.model_dump(), status_code=202, headers=headers)
+
+    for mapping in runtime.mappings.all():
+        if mapping.direction != "outbound":
+            continue
+
+        def make(message_type: str) -> Callable[..., Awaitable[Response]]:
+            async def endpoint(
+                request: Request,
+                idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+            ) -> Response:
+                return await accept_outbound(message_type, request, idempotency_key)
+
+            return endpoint
+
+        app.add_api_route(
+            f"/v1/outbound/{mapping.message_type}",
+            make(mapping.message_type),
+            methods=["POST"],
+            status_code=202,
+            response_model=Accepted,
+            responses={400: _ERRORS, 404: _ERRORS, 409: _ERRORS, 422: _ERRORS, 503: _ERRORS},
+            summary=f"Send: {mapping.title}",
+            description=mapping.description,
+            tags=["outbound"],
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": f"#/components/schemas/{mapping.message_type}"}
+                        }
+                    },
+                }
+            },
+        )
+
+    @app.post("/v1/outbound/{message_type}", include_in_schema=False)
+    async def unknown_outbound(message_type: str) -> Response:
+        runtime.mappings.get(message_type)  # raises UnknownOperationError -> 404
+        raise UnknownOperationError(f"{message_type} is not sent by PLUS")
+
+    @app.get(
+        "/v1/messages/{message_id}",
+        response_model=MessageStatus,
+        responses={404: _ERRORS},
+        tags=["outbound"],
+        summary="Status of an outbound message",
+    )
+    def message_status(message_id: str) -> Any:
+        row = runtime.store.get_outbound(message_id)
+        if row is None:
+            return _error(404, "NOT_FOUND", f"no outbound message {message_id}")
+        last_error = (
+            {"code": row["last_error_code"], "message": row["last_error"] or ""}
+            if row["last_error_code"]
+            else None
+        )
+        return MessageStatus(
+            id=row["message_id"],
+            message_type=row["message_type"],
+            partner=row["partner"],
+            operation=row["operation"],
+            status=row["status"],
+            attempts=row["attempts"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            next_attempt_at=row["next_attempt_at"] if row["status"] == "pending" else None,
+            delivered_at=row["delivered_at"],
+            last_error=last_error,
+            acknowledgement=json.loads(row["ack"]) if row["ack"] else None,
+        )
+
+    # -- inbox ----------------------------------------------------------------------------
+
+    def _inbox_item(row: dict[str, Any]) -> InboxItem:
+        return InboxItem(
+            id=row["message_id"],
+            cursor=row["id"],
+            partner=row["partner"],
+            operation=row["operation"],
+            message_type=row["message_type"],
+            partner_message_id=row["partner_message_id"],
+            received_at=row["received_at"],
+            acked_at=row["acked_at"],
+            message=json.loads(row["canonical"]),
+        )
+
+    @app.get("/v1/inbox", response_model=InboxPage, tags=["inbox"], summary="Pull received messages")
+    def inbox_page(
+        after: int = Query(0, ge=0, description="Cursor: return messages after this one"),
+        limit: int = Query(50, ge=1, le=500),
+        include_acked: bool = Query(False, description="Also return acknowledged messages"),
+    ) -> InboxPage:
+        rows = runtime.store.inbox_after(after, limit, include_acked=include_acked)
+        items = [_inbox_item(r) for r in rows]
+        return InboxPage(items=items, next_cursor=items[-1].cursor if items else after)
+
+    @app.post(
+        "/v1/inbox/{message_id}/ack",
+        response_model=InboxItem,
+        responses={404: _ERRORS},
+        tags=["inbox"],
+        summary="Acknowledge a received message (idempotent)",
+    )
+    def inbox_ack(message_id: str) -> Any:
+        row = runtime.store.ack_inbox(message_id)
+        if row is None:
+            return _error(404, "NOT_FOUND", f"no inbox message {message_id}")
+        return _inbox_item(row)
+
+    # -- SOAP -----------------------------------------------------------------------------
+
+    @app.get("/soap/{partner}", tags=["soap"], summary="The partner's WSDL (?wsdl)")
+    def soap_wsdl(partner: str) -> Response:
+        document = runtime.wsdl_documents.get(partner)
+        if document is None:
+            return _error(404, "NOT_FOUND", f"no SOAP service for {partner}")
+        return Response(document, media_type="text/xml; charset=utf-8")
+
+    @app.post("/soap/{partner}", tags=["soap"], summary="Inbound SOAP endpoint of a partner")
+    async def soap_inbound(partner: str, request: Request) -> Response:
+        if partner not in runtime.wsdl_documents:
+            return _error(404, "NOT_FOUND", f"no SOAP service for {partner}")
+        exchange = Exchange(direction="in", partner=partner)
+        try:
+            exchange.raw = await _read_limited(request, settings.xml.max_bytes)
+            exchange = await run_in_threadpool(runtime.routes.inbound, exchange)
+        except GatewayError as exc:
+            exc.bind(partner=partner, operation=exchange.operation)
+            await run_in_threadpool(_journal_rejection, runtime, exchange, exc)
+            return Response(build_fault(exc), status_code=500, media_type="text/xml; charset=utf-8")
+        assert exchange.mapping is not None and exchange.partner_message_id is not None
+        structlog.contextvars.bind_contextvars(message_id=exchange.message_id)
+        log.info(
+            "inbound accepted",
+            partner=partner,
+            operation=exchange.operation,
+            duplicate=not exchange.created,
+        )
+        ack = build_ack(
+            exchange.mapping.root.split("}")[0].lstrip("{"),
+            message_id=exchange.partner_message_id,
+            status="ACCEPTED" if exchange.created else "DUPLICATE",
+            reference=exchange.message_id,
+        )
+        return Response(ack, media_type="text/xml; charset=utf-8")
+
+    @app.get("/xsd/{path:path}", tags=["soap"], summary="Schemas imported by the served WSDLs")
+    def xsd_file(path: str) -> Response:
+        root = Path(settings.paths.xsd).resolve()
+        target = (root / path).resolve()
+        if not target.is_relative_to(root) or target.suffix != ".xsd" or not target.is_file():
+            return _error(404, "NOT_FOUND", "no such schema")
+        return Response(target.read_bytes(), media_type="text/xml; charset=utf-8")
+
+    # -- operations -----------------------------------------------------------------------
+
+    @app.get("/health", tags=["operations"], summary="Liveness")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["operations"], summary="Readiness with details")
+    def ready() -> JSONResponse:
+        checks: dict[str, Any] = {}
+        try:
+            runtime.store.ping()
+            checks["store"] = "ok"
+        except GatewayError as exc:
+            checks["store"] = f"unavailable: {exc.code}"
+        checks["schemas"] = len(runtime.schemas.names())
+        checks["routes"] = len(runtime.routes.routes)
+        if worker is not None:
+            checks["delivery"] = "ok" if worker.alive else "stopped"
+        ok = checks["store"] == "ok" and (worker is None or worker.alive)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    def metrics() -> Response:
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for m in runtime.mappings.all():
+            components[m.message_type] = m.json_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """Read the body, refusing more than ``limit`` bytes before holding them all in memory."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise XmlTooLargeError(f"request of {declared} bytes is larger than the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise XmlTooLargeError(f"request is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _journal_rejection(runtime: Runtime, exchange: Exchange, exc: GatewayError) -> None:
+    runtime.metrics.rejected("in", exchange.partner, exc.code)
+    log.warning(
+        "inbound rejected",
+        partner=exchange.partner,
+        operation=exchange.operation,
+        code=exc.code,
+        error=exc.message,
+    )
+    raw = exchange.raw
+    try:
+        runtime.store.journal(
+            direction="in",
+            partner=exchange.partner,
+            operation=exchange.operation,
+            message_type=exchange.message_type,
+            message_id=exchange.message_id,
+            partner_message_id=exchange.partner_message_id,
+            status="rejected",
+            error_code=exc.code,
+            detail=exc.message[:2000],
+            # Kept for forensics (size-capped by the reader); hashed so retention can purge it.
+            payload=raw,
+            payload_sha256=sha256_hex(raw) if raw else None,
+        )
+    except GatewayError:
+        log.exception("could not journal a rejection")

@@ -1,0 +1,262 @@
+"""The ``plus-gateway`` command.
+
+Exit status: 0 success, 1 the input was refused (invalid, unverifiable), 2 configuration or
+usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gateway.config import Settings, load_settings
+from gateway.errors import ConfigError, GatewayError
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.server import serve
+
+    serve(_settings(args), with_simulators=args.with_simulators)
+    return 0
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.sim_command == "send":
+        from gateway.sim import PartnerSimulator
+
+        sim = PartnerSimulator(settings, args.partner)
+        sample = Path(args.sample) if args.sample else None
+        ack = sim.send(args.operation, sample, keep_id=args.keep_id)
+        _print_json(ack)
+        return 0
+    from gateway.server import serve_simulator
+
+    serve_simulator(settings, args.partner)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    return run_demo(_settings(args), gateway_url=args.gateway)
+
+
+def _load_xml(path: str, settings: Settings) -> Any:
+    from gateway.soap.envelope import parse_envelope
+    from gateway.xml import XmlLimits, parse_xml
+
+    limits = XmlLimits(settings.xml.max_bytes)
+    data = Path(path).read_bytes()
+    root = parse_xml(data, limits)
+    if root.tag.endswith("}Envelope"):
+        return parse_envelope(data, limits).body
+    return root
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from gateway.mapping import MappingRegistry
+    from gateway.ns import DS
+    from gateway.xml import SchemaRegistry
+
+    settings = _settings(args)
+    document = _load_xml(args.file, settings)
+    mappings = MappingRegistry.load(settings.paths.mappings)
+    matches = [m for m in mappings.all() if m.root == document.tag]
+    if not matches:
+        print(f"{args.file}: no message type has root element {document.tag}", file=sys.stderr)
+        return 1
+    mapping = matches[0]
+    SchemaRegistry(settings.paths.xsd).validate(document, mapping.schema)
+    signed = document.find(f"{{{DS}}}Signature") is not None
+    print(
+        f"{args.file}: valid {mapping.message_type} ({mapping.operation}), "
+        f"{'signed' if signed else 'unsigned'}"
+    )
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from gateway.signing import Signer
+    from gateway.xml import serialize
+
+    settings = _settings(args)
+    signer = Signer.from_files(
+        settings.signing.key, settings.signing.certificate, settings.signing.algorithm
+    )
+    signed = serialize(signer.sign(_load_xml(args.file, settings)))
+    if args.output:
+        Path(args.output).write_bytes(signed)
+        print(f"signed {args.file} -> {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(signed)
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from gateway.signing import TrustStore
+
+    settings = _settings(args)
+    if args.partner:
+        trust_cfg = settings.partner(args.partner).trust
+        trust = TrustStore.from_files(list(trust_cfg.certificates), trust_cfg.ca)
+        who = args.partner
+    else:
+        trust = TrustStore.from_files([settings.signing.certificate])
+        who = "the gateway's own certificate"
+    trust.verify(_load_xml(args.file, settings))
+    print(f"{args.file}: signature valid, signer trusted by {who}")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from gateway.signing.keys import init_keys
+
+    settings = _settings(args)
+    names = ["gateway", *(f"{p}-sim" for p in settings.simulators)]
+    made = init_keys(Path(settings.paths.keys), names, args.algorithm, force=args.force)
+    for name, (key, cert) in made.items():
+        print(f"{name}: {key} {cert}")
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from gateway.store import Store, create_store_engine, migrate
+
+    settings = _settings(args)
+    engine = create_store_engine(settings.store.url)
+    migrate(engine)
+    store = Store(engine)
+    if args.queue_command == "ls":
+        rows = store.list_outbound(status=args.status, partner=args.partner, limit=args.limit)
+        for r in rows:
+            print(
+                f"{r['message_id']}  {r['status']:<9} {r['partner']:<6} {r['operation']:<34} "
+                f"attempts={r['attempts']} {r['last_error_code'] or ''}"
+            )
+        print(f"{len(rows)} message(s)", file=sys.stderr)
+        return 0
+    if args.queue_command == "show":
+        row = store.get_outbound(args.id)
+        if row is None:
+            print(f"no outbound message {args.id}", file=sys.stderr)
+            return 1
+        _print_json({"message": row, "journal": store.journal_for(args.id)})
+        return 0
+    if args.queue_command == "replay":
+        if not store.replay(args.id, actor=args.actor, reason=args.reason):
+            print(f"{args.id}: not found or already delivered", file=sys.stderr)
+            return 1
+        print(f"{args.id}: queued again (same message id)")
+        return 0
+    raise ConfigError(f"unknown queue command {args.queue_command}")
+
+
+# -- parser --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``plus-gateway``."""
+    parser = argparse.ArgumentParser(prog="plus-gateway", description=__doc__)
+    parser.add_argument("--config", default=None, help="config file (default config.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the gateway")
+    p.add_argument("--with-simulators", action="store_true", help="also serve partner simulators")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("sim", help="partner simulators")
+    p.set_defaults(func=cmd_sim, sim_command="serve", partner="tis")
+    simsub = p.add_subparsers(dest="sim_command")
+    ps = simsub.add_parser("serve", help="serve a simulator")
+    ps.add_argument("partner", nargs="?", default="tis")
+    ps = simsub.add_parser("send", help="send a signed partner message to the gateway")
+    ps.add_argument("partner")
+    ps.add_argument("operation")
+    ps.add_argument("--sample", help="XML payload or canonical JSON (default: the valid sample)")
+    ps.add_argument("--keep-id", action="store_true", help="keep the sample's message id")
+
+    p = sub.add_parser("demo", help="walk through the flows against a running gateway")
+    p.add_argument("--gateway", default=None, help="gateway base URL (default from config)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("validate", help="validate an XML message against its XSD")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("sign", help="sign an XML payload with the gateway's key")
+    p.add_argument("file")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_sign)
+
+    p = sub.add_parser("verify", help="verify a signed XML payload")
+    p.add_argument("file")
+    p.add_argument("--partner", help="verify against this partner's trust store")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("keys", help="demo keys")
+    keysub = p.add_subparsers(dest="keys_command", required=True)
+    pk = keysub.add_parser("init", help="create demo keys and self-signed certificates")
+    pk.add_argument("--algorithm", default="rsa-sha256", choices=["rsa-sha256", "ecdsa-sha256"])
+    pk.add_argument("--force", action="store_true", help="overwrite existing keys")
+    pk.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("queue", help="inspect and replay the outbox")
+    qsub = p.add_subparsers(dest="queue_command", required=True)
+    pq = qsub.add_parser("ls", help="list outbound messages")
+    pq.add_argument("--status", choices=["pending", "sending", "delivered", "dead"])
+    pq.add_argument("--partner")
+    pq.add_argument("--limit", type=int, default=100)
+    pq = qsub.add_parser("show", help="one message with its journal")
+    pq.add_argument("id")
+    pq = qsub.add_parser("replay", help="queue a dead or stuck message again")
+    pq.add_argument("id")
+    pq.add_argument("--reason", required=True, help="why (journaled)")
+    pq.add_argument("--actor", default=_whoami(), help="who (journaled)")
+    p.set_defaults(func=cmd_queue)
+    return parser
+
+
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"plus-gateway: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    except GatewayError as exc:
+        print(f"plus-gateway: {exc}", file=sys.stderr)
+        for detail in exc.details[:5]:
+            print(f"  {detail}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

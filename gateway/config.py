@@ -1,0 +1,260 @@
+"""Typed, frozen settings loaded once from ``config.yaml`` with ``PLUSGW_...`` overrides.
+
+Precedence: environment variables (``PLUSGW_API__PORT=9000``, nested keys joined by ``__``)
+over the YAML file over the defaults below. Relative paths are resolved against the directory
+of the config file, so the gateway behaves the same whatever the working directory.
+
+A bad or missing key raises :class:`~gateway.errors.ConfigError` naming the key; the CLI turns
+that into a message on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from gateway.errors import ConfigError
+
+__all__ = [
+    "ApiSettings",
+    "DeliverySettings",
+    "PartnerSettings",
+    "RetrySettings",
+    "Settings",
+    "SigningSettings",
+    "SimulatorSettings",
+    "StoreSettings",
+    "TrustSettings",
+    "load_settings",
+]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApiSettings(_Section):
+    """The local HTTP API for PLUS and the inbound SOAP endpoints."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    #: When set, every /v1 call must carry it in the X-API-Key header.
+    api_key: SecretStr | None = None
+    #: Base URL partners use to reach us; the served WSDL's soap:address is built from it.
+    public_url: str | None = None
+
+    def base_url(self) -> str:
+        """The URL partners should use for this gateway."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+class StoreSettings(_Section):
+    """Where journal, inbox, outbox and idempotency keys live."""
+
+    url: str = "sqlite:///var/gateway.db"
+    echo: bool = False
+
+
+class XmlSettings(_Section):
+    """Limits for every parsed XML document."""
+
+    max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+
+
+class SigningSettings(_Section):
+    """The gateway's own signing key and certificate."""
+
+    key: Path
+    certificate: Path
+    algorithm: Literal["rsa-sha256", "ecdsa-sha256"] = "rsa-sha256"
+
+
+class TrustSettings(_Section):
+    """Whom we believe: pinned certificates and/or a CA bundle."""
+
+    certificates: tuple[Path, ...] = ()
+    ca: Path | None = None
+
+    @model_validator(mode="after")
+    def _something_trusted(self) -> TrustSettings:
+        if not self.certificates and self.ca is None:
+            raise ValueError("trust needs at least one pinned certificate or a ca")
+        return self
+
+
+class RetrySettings(_Section):
+    """Backoff for outbound delivery: full jitter between 0 and min(cap, base * 2**n)."""
+
+    base_delay: float = Field(1.0, gt=0)
+    max_delay: float = Field(300.0, gt=0)
+    max_attempts: int = Field(12, ge=1)
+    #: Seconds after acceptance past which a still-failing message goes to dead letter.
+    max_age: float = Field(7 * 24 * 3600, gt=0)
+
+
+class PartnerSettings(_Section):
+    """One partner system reached over SOAP."""
+
+    wsdl: Path
+    #: Service and port in the WSDL that the partner serves (we call it).
+    service: str
+    port: str
+    #: Service and port in the WSDL that we serve to the partner (it calls us), if any.
+    inbound_service: str | None = None
+    inbound_port: str | None = None
+    endpoint: str
+    connect_timeout: float = Field(5.0, gt=0)
+    operation_timeout: float = Field(30.0, gt=0)
+    trust: TrustSettings
+    retry: RetrySettings = RetrySettings()
+
+
+class DeliverySettings(_Section):
+    """The outbox worker."""
+
+    enabled: bool = True
+    poll_interval: float = Field(0.5, gt=0)
+    batch_size: int = Field(20, ge=1)
+    lease_seconds: float = Field(120.0, gt=0)
+    pool_maxsize: int = Field(10, ge=1)
+
+
+class SimulatorSettings(_Section):
+    """A partner simulator (``plus-gateway sim``)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=1, le=65535)
+    key: Path
+    certificate: Path
+    #: Whom the simulator believes (the gateway's certificate).
+    trust: TrustSettings
+    #: Where the simulator sends partner-originated messages (the gateway's SOAP endpoint).
+    gateway_url: str = "http://127.0.0.1:8080/soap/tis"
+
+
+class LoggingSettings(_Section):
+    """Log format and level."""
+
+    environment: Literal["development", "production"] = "development"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class PathSettings(_Section):
+    """Where the contracts live."""
+
+    xsd: Path = Path("xsd")
+    wsdl: Path = Path("wsdl")
+    mappings: Path = Path("mappings")
+    keys: Path = Path("var/keys")
+    samples: Path = Path("tests/samples")
+
+
+class Settings(BaseSettings):
+    """Everything the gateway needs to start, frozen once loaded."""
+
+    model_config = SettingsConfigDict(
+        frozen=True,
+        extra="forbid",
+        env_prefix="PLUSGW_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+    )
+
+    instance_name: str = "plus-gateway"
+    paths: PathSettings = PathSettings()
+    api: ApiSettings = ApiSettings()
+    store: StoreSettings = StoreSettings()
+    xml: XmlSettings = XmlSettings()
+    signing: SigningSettings
+    partners: dict[str, PartnerSettings]
+    delivery: DeliverySettings = DeliverySettings()
+    simulators: dict[str, SimulatorSettings] = {}
+    logging: LoggingSettings = LoggingSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML arrives as init kwargs; the environment must win over it.
+        return (env_settings, init_settings)
+
+    def partner(self, name: str) -> PartnerSettings:
+        """Settings of partner ``name``; ConfigError if it is not configured."""
+        try:
+            return self.partners[name]
+        except KeyError:
+            raise ConfigError(f"partners.{name}: partner is not configured") from None
+
+
+def _resolve_paths(value: Any, base: Path) -> Any:
+    if isinstance(value, BaseModel):
+        updates = {k: _resolve_paths(getattr(value, k), base) for k in type(value).model_fields}
+        return value.model_copy(update=updates)
+    if isinstance(value, Path):
+        return value if value.is_absolute() else (base / value)
+    if isinstance(value, tuple):
+        return tuple(_resolve_paths(v, base) for v in value)
+    if isinstance(value, dict):
+        return {k: _resolve_paths(v, base) for k, v in value.items()}
+    return value
+
+
+def _resolve_sqlite_url(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and ":memory:" not in url:
+        return prefix + str(base / url[len(prefix) :])
+    return url
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(root)"
+        lines.append(f"{key}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
+    """Load settings from ``path`` (default ``config.yaml`` or ``$PLUSGW_CONFIG``).
+
+    ``overrides`` are merged over the YAML (tests use them); the environment still wins.
+    """
+    import os
+
+    config_path = Path(path or os.environ.get("PLUSGW_CONFIG", "config.yaml"))
+    if not config_path.is_file():
+        raise ConfigError(f"config file not found: {config_path}")
+    try:
+        data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{config_path}: the top level must be a mapping")
+    data = _deep_merge(data, overrides)
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(f"{config_path}: {_format_validation_error(exc)}") from exc
+    base = config_path.resolve().parent
+    resolved = _resolve_paths(settings, base)
+    store = resolved.store.model_copy(update={"url": _resolve_sqlite_url(resolved.store.url, base)})
+    return resolved.model_copy(update={"store": store})
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out

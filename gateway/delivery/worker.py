@@ -1,0 +1,114 @@
+"""The outbox worker: claim due messages, send them, record the outcome.
+
+A message leaves the outbox only by being acknowledged by the partner (``delivered``) or by a
+recorded decision (``dead``, with its reason). A crash between send and record leaves the row
+``sending`` with a lease; when the lease expires the row is claimed again and resent with the
+same message id, which the partner uses to drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from gateway.delivery.backoff import next_attempt
+from gateway.errors import GatewayError
+from gateway.store.schema import utcnow
+
+if TYPE_CHECKING:
+    from gateway.runtime import Runtime
+
+__all__ = ["DeliveryWorker"]
+
+log = structlog.get_logger(__name__)
+
+
+class DeliveryWorker:
+    """Sends outbox messages in a background thread."""
+
+    def __init__(self, runtime: Runtime, *, name: str | None = None) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings.delivery
+        self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_cycle_at: float | None = None
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the thread to finish its current message and stop."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout)
+
+    def wake(self) -> None:
+        """Look at the outbox now instead of after the poll interval."""
+        self._wake.set()
+
+    @property
+    def alive(self) -> bool:
+        """True while the thread runs."""
+        return bool(self._thread and self._thread.is_alive())
+
+    def _loop(self) -> None:
+        import time
+
+        while not self._stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception:  # noqa: BLE001 - the loop must survive a store outage
+                log.exception("delivery cycle failed")
+                busy = 0
+            self.last_cycle_at = time.monotonic()
+            if not busy:
+                self._wake.wait(self.settings.poll_interval)
+                self._wake.clear()
+
+    def run_once(self) -> int:
+        """Claim and process one batch; returns how many messages were handled."""
+        rows = self.runtime.store.claim_due(
+            self.owner, self.settings.batch_size, self.settings.lease_seconds
+        )
+        for row in rows:
+            if self._stop.is_set():
+                break
+            self.deliver(row)
+        return len(rows)
+
+    def deliver(self, row: dict[str, Any]) -> None:
+        """Send one claimed row and record what happened."""
+        store = self.runtime.store
+        partner = row["partner"]
+        bound = log.bind(message_id=row["message_id"], partner=partner, operation=row["operation"])
+        client = self.runtime.clients[partner]
+        policy = self.runtime.settings.partner(partner).retry
+        try:
+            ack = client.send(row["operation"], row["payload"], message_id=row["message_id"])
+        except GatewayError as exc:
+            when = next_attempt(
+                exc,
+                attempts_done=row["attempts"] + 1,
+                created_at=row["created_at"],
+                now=utcnow(),
+                policy=policy,
+            )
+            store.mark_failed(
+                row, owner=self.owner, code=exc.code, error=exc.message, next_attempt_at=when
+            )
+            outcome = "retry" if when else "dead"
+            self.runtime.metrics.deliveries.labels(partner, row["operation"], outcome).inc()
+            bound.warning("delivery failed", code=exc.code, error=exc.message, outcome=outcome)
+            return
+        store.mark_delivered(row, ack or {}, self.owner)
+        self.runtime.metrics.deliveries.labels(partner, row["operation"], "delivered").inc()
+        bound.info("delivered", attempts=row["attempts"] + 1)

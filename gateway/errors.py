@@ -1,0 +1,241 @@
+"""One exception hierarchy for the whole gateway.
+
+Delivery and the API decide what to do by the *type* of an error, never by its text::
+
+    GatewayError                       code, partner, operation, message_id on every error
+    ├── PermanentError                 retrying will not help: dead-letter, 4xx, SOAP Client fault
+    │   ├── BadInputError              the sender's input is wrong (SOAP faultcode Client)
+    │   │   ├── XmlMalformedError          XML_MALFORMED
+    │   │   ├── XmlForbiddenError          XML_FORBIDDEN (DOCTYPE, entities, XInclude)
+    │   │   ├── XmlTooLargeError           XML_TOO_LARGE
+    │   │   ├── SoapEnvelopeError          SOAP_ENVELOPE
+    │   │   ├── UnknownOperationError      SOAP_UNKNOWN_OPERATION
+    │   │   ├── SchemaValidationError      XSD_INVALID
+    │   │   ├── SignatureMissingError      SIG_MISSING
+    │   │   ├── SignatureInvalidError      SIG_INVALID
+    │   │   ├── UntrustedSignerError       SIG_UNTRUSTED
+    │   │   ├── MappingError               MAPPING_FAILED
+    │   │   └── CanonicalInvalidError      CANONICAL_INVALID (PLUS's JSON, with field paths)
+    │   ├── PartnerRejectedError       the partner answered a SOAP Client fault or HTTP 4xx
+    │   └── ConfigError                a bad or missing configuration key
+    └── RetryableError                 transient: back off and try again
+        ├── PartnerUnavailableError    connection refused or reset, HTTP 5xx
+        ├── PartnerTimeoutError        connect or read timeout
+        ├── PartnerServerFaultError    the partner answered a SOAP Server fault
+        └── StoreUnavailableError      the database is locked or unreachable
+
+Third-party exceptions (lxml, signxml, zeep, requests, SQLAlchemy) are mapped to these at the
+boundary with ``raise ... from exc`` so nothing above the boundary imports their types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "BadInputError",
+    "CanonicalInvalidError",
+    "ConfigError",
+    "GatewayError",
+    "MappingError",
+    "PartnerRejectedError",
+    "PartnerServerFaultError",
+    "PartnerTimeoutError",
+    "PartnerUnavailableError",
+    "PermanentError",
+    "RetryableError",
+    "SchemaValidationError",
+    "SignatureInvalidError",
+    "SignatureMissingError",
+    "SoapEnvelopeError",
+    "StoreUnavailableError",
+    "UnknownOperationError",
+    "UntrustedSignerError",
+    "XmlForbiddenError",
+    "XmlMalformedError",
+    "XmlTooLargeError",
+]
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose.
+
+    ``code`` is stable and machine-readable (it appears in SOAP fault details, API error bodies,
+    the journal and metrics); ``message`` is for humans and must never contain personal data.
+    """
+
+    code = "GATEWAY_ERROR"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        partner: str | None = None,
+        operation: str | None = None,
+        message_id: str | None = None,
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.partner = partner
+        self.operation = operation
+        self.message_id = message_id
+        self.details = details or []
+
+    def bind(
+        self,
+        *,
+        partner: str | None = None,
+        operation: str | None = None,
+        message_id: str | None = None,
+    ) -> GatewayError:
+        """Fill in context that was unknown where the error was raised; keeps what is set."""
+        self.partner = self.partner or partner
+        self.operation = self.operation or operation
+        self.message_id = self.message_id or message_id
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        """The error as a JSON-ready dict, as the API and the journal show it."""
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        for key in ("partner", "operation", "message_id"):
+            value = getattr(self, key)
+            if value:
+                out[key] = value
+        if self.details:
+            out["details"] = self.details
+        return out
+
+    def __str__(self) -> str:
+        context = ", ".join(
+            f"{k}={v}"
+            for k, v in (
+                ("partner", self.partner),
+                ("operation", self.operation),
+                ("message_id", self.message_id),
+            )
+            if v
+        )
+        return f"[{self.code}] {self.message}" + (f" ({context})" if context else "")
+
+
+class PermanentError(GatewayError):
+    """Retrying will not change the outcome."""
+
+    code = "PERMANENT_ERROR"
+
+
+class RetryableError(GatewayError):
+    """A transient failure: the same request may succeed later."""
+
+    code = "RETRYABLE_ERROR"
+    retryable = True
+
+
+class BadInputError(PermanentError):
+    """The sender's input is wrong; a SOAP fault with faultcode Client, or HTTP 4xx."""
+
+    code = "BAD_INPUT"
+
+
+class XmlMalformedError(BadInputError):
+    """The bytes are not well-formed XML."""
+
+    code = "XML_MALFORMED"
+
+
+class XmlForbiddenError(BadInputError):
+    """The XML uses a forbidden construct: a DOCTYPE, entities, XInclude."""
+
+    code = "XML_FORBIDDEN"
+
+
+class XmlTooLargeError(BadInputError):
+    """The document is larger than the configured size cap or deeper than the depth limit."""
+
+    code = "XML_TOO_LARGE"
+
+
+class SoapEnvelopeError(BadInputError):
+    """The document is XML but not a SOAP 1.1 envelope with exactly one body element."""
+
+    code = "SOAP_ENVELOPE"
+
+
+class UnknownOperationError(BadInputError):
+    """No route is declared for the body element or message type."""
+
+    code = "SOAP_UNKNOWN_OPERATION"
+
+
+class SchemaValidationError(BadInputError):
+    """The document does not satisfy its XSD."""
+
+    code = "XSD_INVALID"
+
+
+class SignatureMissingError(BadInputError):
+    """A signature is required but the document carries none."""
+
+    code = "SIG_MISSING"
+
+
+class SignatureInvalidError(BadInputError):
+    """The signature does not verify: the document was altered or the signature is broken."""
+
+    code = "SIG_INVALID"
+
+
+class UntrustedSignerError(BadInputError):
+    """The signature is intact but made by a key this partner's trust store does not hold."""
+
+    code = "SIG_UNTRUSTED"
+
+
+class MappingError(BadInputError):
+    """The message could not be mapped (unknown classifier code, missing value)."""
+
+    code = "MAPPING_FAILED"
+
+
+class CanonicalInvalidError(BadInputError):
+    """PLUS's canonical JSON does not satisfy the message type's JSON Schema."""
+
+    code = "CANONICAL_INVALID"
+
+
+class PartnerRejectedError(PermanentError):
+    """The partner refused the message (SOAP Client fault, HTTP 4xx, an invalid answer)."""
+
+    code = "PARTNER_REJECTED"
+
+
+class ConfigError(PermanentError):
+    """Configuration is missing or invalid; start-up stops."""
+
+    code = "CONFIG_INVALID"
+
+
+class PartnerUnavailableError(RetryableError):
+    """The partner could not be reached or answered HTTP 5xx."""
+
+    code = "PARTNER_UNAVAILABLE"
+
+
+class PartnerTimeoutError(RetryableError):
+    """The partner did not answer within the configured timeout."""
+
+    code = "PARTNER_TIMEOUT"
+
+
+class PartnerServerFaultError(RetryableError):
+    """The partner answered a SOAP Server fault."""
+
+    code = "PARTNER_SERVER_FAULT"
+
+
+class StoreUnavailableError(RetryableError):
+    """The database is locked or unreachable."""
+
+    code = "STORE_UNAVAILABLE"

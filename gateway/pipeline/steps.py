@@ -1,0 +1,288 @@
+"""The steps a message crosses. Each is a callable taking and returning an :class:`Exchange`.
+
+Steps are classes: what they need (schemas, keys, the store) is given once to ``__init__``,
+the per-message work happens in ``__call__``. Nothing here loads or compiles per message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Protocol
+
+from gateway.errors import (
+    MappingError,
+    SignatureMissingError,
+    SoapEnvelopeError,
+    UnknownOperationError,
+)
+from gateway.mapping import MappingRegistry
+from gateway.pipeline.exchange import Exchange
+from gateway.signing import Signer, TrustStore
+from gateway.soap.envelope import parse_envelope
+from gateway.store import InboundRecord, OutboundRecord, Store
+from gateway.xml import SchemaRegistry, XmlLimits, serialize
+
+__all__ = [
+    "CheckIdempotency",
+    "Dedupe",
+    "MapToCanonical",
+    "MapToXml",
+    "ParseEnvelope",
+    "PersistInbound",
+    "PersistOutbound",
+    "ResolveRoute",
+    "Sign",
+    "Step",
+    "ValidateCanonical",
+    "ValidateXsd",
+    "VerifySignature",
+    "canonical_sha256",
+]
+
+
+class Step(Protocol):
+    """One stage of a route."""
+
+    def __call__(self, exchange: Exchange) -> Exchange: ...
+
+
+def canonical_sha256(data: object) -> str:
+    """Hash of canonical JSON independent of key order and whitespace."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _need(value: object, what: str) -> None:
+    if value is None:
+        # A route declared in the wrong order is a programming error, not bad input.
+        raise RuntimeError(f"pipeline step needs {what}; check the route's step order")
+
+
+# -- inbound ----------------------------------------------------------------------------
+
+
+class ParseEnvelope:
+    """Hardened parse of the SOAP request; the single body child becomes the document."""
+
+    def __init__(self, limits: XmlLimits) -> None:
+        self.limits = limits
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.raw, "raw bytes")
+        assert exchange.raw is not None
+        exchange.document = parse_envelope(exchange.raw, self.limits).body
+        return exchange
+
+
+class ResolveRoute:
+    """Find the message mapping (and so the route) by the body element's name."""
+
+    def __init__(self, mappings: MappingRegistry) -> None:
+        self.mappings = mappings
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.document, "a document")
+        assert exchange.document is not None
+        mapping = self.mappings.by_root(exchange.partner, exchange.document.tag)
+        if mapping.direction != "inbound":
+            raise UnknownOperationError(
+                f"{exchange.partner} does not send {mapping.operation} to the gateway"
+            )
+        exchange.mapping = mapping
+        return exchange
+
+
+class VerifySignature:
+    """Verify against the sending partner's trust store; keep only what was signed."""
+
+    def __init__(self, trust: Mapping[str, TrustStore]) -> None:
+        self.trust = trust
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.document, "a document")
+        assert exchange.document is not None
+        store = self.trust.get(exchange.partner)
+        if store is None:
+            raise SignatureMissingError(f"no trust store configured for {exchange.partner}")
+        # Signature wrapping defence: everything downstream reads the verifier's output only.
+        exchange.document = store.verify(exchange.document)
+        return exchange
+
+
+class ValidateXsd:
+    """Validate the document against the route's XSD (compiled at start)."""
+
+    def __init__(self, schemas: SchemaRegistry) -> None:
+        self.schemas = schemas
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.document, "a document")
+        _need(exchange.mapping, "a route")
+        assert exchange.document is not None and exchange.mapping is not None
+        self.schemas.validate(exchange.document, exchange.mapping.schema)
+        return exchange
+
+
+class MapToCanonical:
+    """Partner XML to canonical JSON, and the partner's own message id."""
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.document, "a document")
+        _need(exchange.mapping, "a route")
+        assert exchange.document is not None and exchange.mapping is not None
+        mapping = exchange.mapping
+        exchange.canonical = mapping.to_canonical(exchange.document)
+        partner_id = mapping.get_path(exchange.canonical, mapping.partner_message_id)
+        if not partner_id:
+            raise MappingError("message carries no message id")
+        exchange.partner_message_id = str(partner_id)
+        exchange.correlation_id = exchange.correlation_id or exchange.partner_message_id
+        return exchange
+
+
+class Dedupe:
+    """A partner message id seen before is answered as a duplicate, not stored again."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.partner_message_id, "the partner's message id")
+        assert exchange.partner_message_id is not None
+        existing = self.store.find_inbound(exchange.partner, exchange.partner_message_id)
+        if existing is not None:
+            exchange.message_id = existing["message_id"]
+            exchange.created = False
+            exchange.done = True
+            self.store.journal(
+                direction="in",
+                partner=exchange.partner,
+                operation=exchange.operation,
+                message_type=exchange.message_type,
+                message_id=exchange.message_id,
+                partner_message_id=exchange.partner_message_id,
+                correlation_id=exchange.correlation_id,
+                status="duplicate",
+            )
+        return exchange
+
+
+class PersistInbound:
+    """Journal + inbox in one transaction; only then may the partner be acknowledged."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.canonical, "canonical JSON")
+        assert exchange.canonical is not None and exchange.mapping is not None
+        assert exchange.partner_message_id is not None and exchange.raw is not None
+        message_id, created = self.store.accept_inbound(
+            InboundRecord(
+                message_id=exchange.message_id,
+                partner=exchange.partner,
+                operation=exchange.mapping.operation,
+                message_type=exchange.mapping.message_type,
+                partner_message_id=exchange.partner_message_id,
+                correlation_id=exchange.correlation_id,
+                canonical=exchange.canonical,
+                payload=exchange.raw,
+            )
+        )
+        exchange.message_id, exchange.created = message_id, created
+        return exchange
+
+
+# -- outbound ---------------------------------------------------------------------------
+
+
+class ValidateCanonical:
+    """PLUS's JSON against the message type's JSON Schema; errors name the field path."""
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.mapping, "a route")
+        assert exchange.mapping is not None
+        exchange.mapping.validate_canonical(exchange.canonical)
+        return exchange
+
+
+class CheckIdempotency:
+    """The same Idempotency-Key with the same body answers the first message's id."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.idempotency_key, "an Idempotency-Key")
+        assert exchange.idempotency_key is not None
+        exchange.request_sha256 = canonical_sha256(
+            {"type": exchange.message_type, "body": exchange.canonical}
+        )
+        earlier = self.store.resolve_idempotent(exchange.idempotency_key, exchange.request_sha256)
+        if earlier is not None:
+            exchange.message_id, exchange.created, exchange.done = earlier, False, True
+        return exchange
+
+
+class MapToXml:
+    """Canonical JSON to the partner's XML payload."""
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.canonical, "canonical JSON")
+        assert exchange.canonical is not None and exchange.mapping is not None
+        exchange.document = exchange.mapping.to_xml(exchange.canonical)
+        if exchange.mapping.ordering_key:
+            key = exchange.mapping.get_path(exchange.canonical, exchange.mapping.ordering_key)
+            exchange.correlation_id = exchange.correlation_id or (str(key) if key else None)
+        return exchange
+
+
+class Sign:
+    """Enveloped XMLDSig with the gateway's key (loaded once at start)."""
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.document, "a document")
+        assert exchange.document is not None
+        exchange.document = self.signer.sign(exchange.document)
+        exchange.payload = serialize(exchange.document, declaration=False)
+        return exchange
+
+
+class PersistOutbound:
+    """Journal + outbox + idempotency key in one transaction, then the 202 may be sent."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.payload, "a signed payload")
+        assert exchange.payload is not None and exchange.mapping is not None
+        assert exchange.idempotency_key is not None and exchange.request_sha256 is not None
+        mapping = exchange.mapping
+        ordering = (
+            mapping.get_path(exchange.canonical or {}, mapping.ordering_key)
+            if mapping.ordering_key
+            else None
+        )
+        message_id, created = self.store.accept_outbound(
+            OutboundRecord(
+                message_id=exchange.message_id,
+                partner=exchange.partner,
+                operation=mapping.operation,
+                message_type=mapping.message_type,
+                payload=exchange.payload,
+                ordering_key=str(ordering) if ordering is not None else None,
+                correlation_id=exchange.correlation_id,
+                idempotency_key=exchange.idempotency_key,
+                request_sha256=exchange.request_sha256,
+            )
+        )
+        exchange.message_id, exchange.created = message_id, created
+        return exchange
+
+

@@ -1,0 +1,83 @@
+"""Start the gateway (API, SOAP endpoints, delivery worker) and, on request, the simulators."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import structlog
+import uvicorn
+
+from gateway.api.app import create_app
+from gateway.config import Settings
+from gateway.delivery import DeliveryWorker
+from gateway.logging import configure_logging
+from gateway.runtime import Runtime
+from gateway.sim import PartnerSimulator, create_sim_app
+
+__all__ = ["serve", "serve_simulator", "start_simulator_thread"]
+
+log = structlog.get_logger(__name__)
+
+
+def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
+    # log_config=None keeps uvicorn's loggers on our structlog handlers (and their masking).
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        timeout_keep_alive=30,
+        backlog=2048,
+    )
+
+
+def start_simulator_thread(settings: Settings, partner: str) -> uvicorn.Server:
+    """Serve the ``partner`` simulator in a background thread; returns once it listens."""
+    sim = PartnerSimulator(settings, partner)
+    config = _uvicorn_config(create_sim_app(sim), sim.sim.host, sim.sim.port)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"sim-{partner}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if not server.started:
+        raise RuntimeError(f"{partner} simulator did not start on {sim.sim.host}:{sim.sim.port}")
+    return server
+
+
+def serve_simulator(settings: Settings, partner: str) -> None:
+    """Serve one simulator in the foreground (``plus-gateway sim``)."""
+    configure_logging(settings.logging.environment, settings.logging.level)
+    sim = PartnerSimulator(settings, partner)
+    print(f"{partner.upper()} simulator on http://{sim.sim.host}:{sim.sim.port}/soap/{partner}")
+    uvicorn.Server(_uvicorn_config(create_sim_app(sim), sim.sim.host, sim.sim.port)).run()
+
+
+def serve(settings: Settings, *, with_simulators: bool = False) -> None:
+    """Run the gateway until interrupted."""
+    configure_logging(settings.logging.environment, settings.logging.level)
+    runtime = Runtime(settings)
+    sims = []
+    if with_simulators:
+        for partner in settings.simulators:
+            sims.append(start_simulator_thread(settings, partner))
+            sim = settings.simulators[partner]
+            print(f"  {partner.upper()} simulator: http://{sim.host}:{sim.port}/soap/{partner}?wsdl")
+    worker = DeliveryWorker(runtime)
+    if settings.delivery.enabled:
+        worker.start()
+    app = create_app(runtime, worker)
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    print(f"plus-gateway on {base}  (API docs: {base}/docs, OpenAPI: {base}/openapi.json)")
+    for partner in runtime.wsdl_documents:
+        print(f"  SOAP endpoint for {partner.upper()}: {base}/soap/{partner}?wsdl")
+    try:
+        uvicorn.Server(_uvicorn_config(app, settings.api.host, settings.api.port)).run()
+    finally:
+        worker.stop()
+        for server in sims:
+            server.should_exit = True
+        runtime.close()

@@ -1,0 +1,1 @@
+"""SOAP 1.1: envelopes and faults, served WSDLs, outbound zeep clients."""

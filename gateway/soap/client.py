@@ -1,0 +1,142 @@
+"""Outbound SOAP calls with zeep over one pooled requests session per partner.
+
+The payload is already signed, so it must reach the wire byte for byte: we let zeep own the
+operation binding (SOAPAction, reply parsing, fault decoding) but post our own envelope with
+the transport instead of letting zeep re-serialize Python objects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+import zeep
+import zeep.exceptions
+from lxml import etree
+from requests.adapters import HTTPAdapter
+from zeep.helpers import serialize_object
+from zeep.transports import Transport
+
+from gateway.errors import (
+    ConfigError,
+    GatewayError,
+    PartnerRejectedError,
+    PartnerServerFaultError,
+    PartnerTimeoutError,
+    PartnerUnavailableError,
+)
+from gateway.soap.envelope import build_envelope
+
+__all__ = ["PartnerClient", "pooled_session", "zeep_settings"]
+
+
+def zeep_settings() -> zeep.Settings:
+    """zeep with the same hostile-network defaults as gateway.xml."""
+    return zeep.Settings(
+        strict=True,
+        xml_huge_tree=False,
+        forbid_dtd=True,
+        forbid_entities=True,
+        forbid_external=True,
+    )
+
+
+def pooled_session(pool_maxsize: int = 10) -> requests.Session:
+    """One keep-alive session; connections are reused across messages and threads."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_maxsize, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class PartnerClient:
+    """Calls one partner's SOAP service; WSDL loaded once at construction."""
+
+    def __init__(
+        self,
+        *,
+        partner: str,
+        wsdl: Path,
+        service: str,
+        port: str,
+        endpoint: str,
+        connect_timeout: float,
+        operation_timeout: float,
+        session: requests.Session,
+    ) -> None:
+        self.partner = partner
+        self.endpoint = endpoint
+        # requests takes (connect, read); zeep passes operation_timeout straight through.
+        self.transport = Transport(
+            session=session,
+            timeout=connect_timeout,
+            operation_timeout=(connect_timeout, operation_timeout),  # type: ignore[arg-type]
+        )
+        try:
+            self.client = zeep.Client(str(wsdl), transport=self.transport, settings=zeep_settings())
+            self.service = self.client.bind(service, port)
+        except (OSError, ValueError, zeep.exceptions.Error) as exc:
+            raise ConfigError(f"partners.{partner}.wsdl: cannot load {wsdl}: {exc}") from exc
+        self.binding = self.service._binding
+
+    def send(self, operation: str, payload: bytes, *, message_id: str | None = None) -> Any:
+        """Post ``payload`` (the signed body element) as ``operation``; return the parsed reply.
+
+        Errors are mapped here, at the boundary: connection and 5xx are retryable, SOAP Server
+        faults retryable, SOAP Client faults, 4xx and invalid answers permanent.
+        """
+        ctx = {"partner": self.partner, "operation": operation, "message_id": message_id}
+        try:
+            op = self.binding.get(operation)
+        except ValueError as exc:
+            raise ConfigError(f"{self.partner} has no operation {operation}", **ctx) from exc
+        headers = {
+            "SOAPAction": f'"{op.soapaction}"',
+            "Content-Type": 'text/xml; charset="utf-8"',
+        }
+        try:
+            response = self.transport.post(self.endpoint, build_envelope(payload), headers)
+        except requests.Timeout as exc:
+            raise PartnerTimeoutError(f"{self.partner} did not answer in time", **ctx) from exc
+        except requests.RequestException as exc:
+            raise PartnerUnavailableError(
+                f"{self.partner} unreachable: {type(exc).__name__}", **ctx
+            ) from exc
+        if response.status_code >= 500 and not _looks_like_soap(response):
+            raise PartnerUnavailableError(
+                f"{self.partner} answered HTTP {response.status_code}", **ctx
+            )
+        if 400 <= response.status_code < 500:
+            raise PartnerRejectedError(
+                f"{self.partner} answered HTTP {response.status_code}", **ctx
+            )
+        try:
+            result = self.binding.process_reply(self.client, op, response)
+        except zeep.exceptions.Fault as exc:
+            raise _fault_error(exc, ctx) from exc
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
+            raise PartnerRejectedError(
+                f"{self.partner} answered something that is not a valid reply: {exc}", **ctx
+            ) from exc
+        return serialize_object(result, dict)
+
+
+def _looks_like_soap(response: requests.Response) -> bool:
+    return b"Envelope" in response.content[:512]
+
+
+def _fault_error(fault: zeep.exceptions.Fault, ctx: dict[str, Any]) -> GatewayError:
+    code = (fault.code or "").split(":")[-1]
+    detail_code = None
+    if fault.detail is not None:
+        found = fault.detail.find(".//{*}Code")
+        detail_code = found.text if found is not None else None
+    text = f"{ctx['partner']} fault {code or '?'}"
+    text += f" [{detail_code}]" if detail_code else ""
+    text += f": {fault.message}"
+    details = [{"fault_code": code, "detail_code": detail_code}]
+    if code == "Client":
+        return PartnerRejectedError(text, details=details, **ctx)
+    return PartnerServerFaultError(text, details=details, **ctx)

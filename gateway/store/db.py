@@ -1,0 +1,68 @@
+"""Engine creation and migrations: SQLite (WAL, durable) by default, PostgreSQL by URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+__all__ = ["create_store_engine", "is_sqlite", "migrate"]
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True when the engine talks to SQLite (single-instance mode)."""
+    return engine.dialect.name == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (the API) run while the worker writes; synchronous=FULL makes every
+    # commit durable across power loss, which is the promise behind "202 Accepted".
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # Take the write lock at BEGIN so two writers queue on busy_timeout instead of one
+    # failing with "database is locked" when it upgrades a read transaction.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_store_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create the engine for ``url``; creates the SQLite file's directory if needed."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 30},
+            # One connection per checkout: SQLite connections are cheap, and a pool of them
+            # would hold WAL read snapshots open between requests.
+            poolclass=NullPool if ":memory:" not in url else None,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` with Alembic (idempotent)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.connect() as connection:
+        cfg.attributes["connection"] = connection
+        command.upgrade(cfg, revision)
+        if connection.in_transaction():
+            connection.commit()

@@ -1,0 +1,100 @@
+"""Shared fixtures: demo keys, settings on free loopback ports, a loaded runtime."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import Settings, load_settings
+from gateway.signing.keys import init_keys
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "tests" / "samples"
+
+
+def free_port() -> int:
+    """A port nobody listens on right now (loopback)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo keys for the gateway, the TIS simulator and an untrusted intruder."""
+    directory = tmp_path_factory.mktemp("keys")
+    init_keys(directory, ["gateway", "tis-sim", "intruder"])
+    return directory
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, keys_dir: Path
+) -> Callable[..., Settings]:
+    """Settings from the real config.yaml, pointed at temp keys, a temp DB and free ports."""
+
+    def factory(**overrides: Any) -> Settings:
+        api_port, sim_port = free_port(), free_port()
+        base: dict[str, Any] = {
+            "api": {"port": api_port},
+            "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+            "signing": {
+                "key": str(keys_dir / "gateway-key.pem"),
+                "certificate": str(keys_dir / "gateway-cert.pem"),
+            },
+            "partners": {
+                "tis": {
+                    "endpoint": f"http://127.0.0.1:{sim_port}/soap/tis",
+                    "trust": {"certificates": [str(keys_dir / "tis-sim-cert.pem")]},
+                    "retry": {"base_delay": 0.05, "max_delay": 0.2},
+                    "connect_timeout": 1,
+                    "operation_timeout": 5,
+                }
+            },
+            "delivery": {"poll_interval": 0.05},
+            "simulators": {
+                "tis": {
+                    "port": sim_port,
+                    "key": str(keys_dir / "tis-sim-key.pem"),
+                    "certificate": str(keys_dir / "tis-sim-cert.pem"),
+                    "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
+                    "gateway_url": f"http://127.0.0.1:{api_port}/soap/tis",
+                }
+            },
+        }
+        return load_settings(ROOT / "config.yaml", **_merge(base, overrides))
+
+    return factory
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Default test settings."""
+    return make_settings()
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Any]:
+    """A fully loaded runtime over a temp SQLite database."""
+    from gateway.runtime import Runtime
+
+    rt = Runtime(settings)
+    yield rt
+    rt.close()
+
+
+def postgres_url() -> str | None:
+    """The PostgreSQL URL for tests marked ``postgres``, if configured."""
+    return os.environ.get("PLUSGW_TEST_POSTGRES_URL")

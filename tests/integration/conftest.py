@@ -1,0 +1,86 @@
+"""Live servers on loopback: the gateway and the TIS simulator as real HTTP servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from gateway.api import create_app
+from gateway.config import Settings
+from gateway.delivery import DeliveryWorker
+from gateway.runtime import Runtime
+from gateway.sim import PartnerSimulator, create_sim_app
+
+
+def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
+    """Start uvicorn on 127.0.0.1:port in a daemon thread and wait until it listens."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"server on port {port} did not start")
+        time.sleep(0.02)
+    return server
+
+
+@dataclass
+class Live:
+    """A running gateway with its TIS simulator."""
+
+    settings: Settings
+    runtime: Runtime
+    worker: DeliveryWorker
+    sim: PartnerSimulator
+    gateway: str
+    sim_url: str
+    http: httpx.Client
+
+    def wait_for(self, message_id: str, status: str = "delivered", timeout: float = 15) -> dict:
+        """Poll GET /v1/messages/{id} until it reaches ``status``."""
+        deadline = time.monotonic() + timeout
+        body: dict = {}
+        while time.monotonic() < deadline:
+            body = self.http.get(f"{self.gateway}/v1/messages/{message_id}").json()
+            if body.get("status") == status:
+                return body
+            time.sleep(0.05)
+        raise AssertionError(f"{message_id} did not reach {status}: {body}")
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[Live]:
+    """Gateway + simulator on free loopback ports, torn down after the test."""
+    sim = PartnerSimulator(settings, "tis")
+    sim_server = serve_in_thread(create_sim_app(sim), settings.simulators["tis"].port)
+    runtime = Runtime(settings)
+    worker = DeliveryWorker(runtime)
+    worker.start()
+    gw_server = serve_in_thread(create_app(runtime, worker), settings.api.port)
+    http = httpx.Client(timeout=20)
+    try:
+        yield Live(
+            settings=settings,
+            runtime=runtime,
+            worker=worker,
+            sim=sim,
+            gateway=f"http://127.0.0.1:{settings.api.port}",
+            sim_url=f"http://127.0.0.1:{settings.simulators['tis'].port}",
+            http=http,
+        )
+    finally:
+        http.close()
+        worker.stop()
+        gw_server.should_exit = True
+        sim_server.should_exit = True
+        runtime.close()

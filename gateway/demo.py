@@ -61,7 +61,7 @@ def run_demo(settings: Settings, *, gateway_url: str | None = None, timeout: flo
             "3. PLUS sends a notification on execution",
             f"POST {base}/v1/outbound/tis.execution_notification with an Idempotency-Key",
         )
-        sample = Path(settings.paths.samples) / "tis" / "tis.execution_notification" / "valid.json"
+        sample = Path(settings.paths.samples) / "tis" / "execution_notification" / "valid.json"
         body = json.loads(sample.read_text(encoding="utf-8"))
         key = f"demo-{uuid.uuid4()}"
         accepted = http.post(

@@ -23,7 +23,9 @@ class _OutboxCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily(
-            "plusgw_outbox_messages", "Outbox messages by partner and status", labels=["partner", "status"]
+            "plusgw_outbox_messages",
+            "Outbox messages by partner and status",
+            labels=["partner", "status"],
         )
         try:
             counts = self._counts()

@@ -10,6 +10,13 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 COMMON = "urn:lv:vpd:plus:common:v1"
 TIS = "urn:lv:ta:tis:plus:v1"
 
+#: VISS (the State IS integrator): the X-Road style header and one namespace per registry.
+VISS = "urn:lv:vraa:viss:v1"
+VIIS = "urn:lv:vraa:viss:viis:v1"
+IIS = "urn:lv:vraa:viss:iis:v1"
+VID = "urn:lv:vraa:viss:vid:v1"
+RD = "urn:lv:vraa:viss:rd:v1"
+
 #: Prefixes the mapping files and the XPath helpers may use.
 PREFIXES: dict[str, str] = {
     "soap": SOAP_ENV,
@@ -17,6 +24,11 @@ PREFIXES: dict[str, str] = {
     "xs": XSD,
     "c": COMMON,
     "tis": TIS,
+    "viss": VISS,
+    "viis": VIIS,
+    "iis": IIS,
+    "vid": VID,
+    "rd": RD,
 }
 
 

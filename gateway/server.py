@@ -65,7 +65,9 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
         for partner in settings.simulators:
             sims.append(start_simulator_thread(settings, partner))
             sim = settings.simulators[partner]
-            print(f"  {partner.upper()} simulator: http://{sim.host}:{sim.port}/soap/{partner}?wsdl")
+            print(
+                f"  {partner.upper()} simulator: http://{sim.host}:{sim.port}/soap/{partner}?wsdl"
+            )
     worker = DeliveryWorker(runtime)
     if settings.delivery.enabled:
         worker.start()

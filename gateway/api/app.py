@@ -237,7 +237,9 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             message=json.loads(row["canonical"]),
         )
 
-    @app.get("/v1/inbox", response_model=InboxPage, tags=["inbox"], summary="Pull received messages")
+    @app.get(
+        "/v1/inbox", response_model=InboxPage, tags=["inbox"], summary="Pull received messages"
+    )
     def inbox_page(
         after: int = Query(0, ge=0, description="Cursor: return messages after this one"),
         limit: int = Query(50, ge=1, le=500),
@@ -341,7 +343,10 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         )
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for m in runtime.mappings.all():
-            components[m.message_type] = m.json_schema
+            # PLUS sends the request schema; what it receives in the inbox is the full one.
+            components[m.message_type] = (
+                m.request_schema if m.direction == "outbound" else m.json_schema
+            )
         app.openapi_schema = schema
         return schema
 

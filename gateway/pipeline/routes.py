@@ -30,7 +30,15 @@ INGRESS_STEPS: tuple[str, ...] = ("parse", "route")
 #: Default steps after ingress (inbound) or from PLUS's JSON (outbound).
 DEFAULT_STEPS: dict[str, tuple[str, ...]] = {
     "inbound": ("verify", "validate", "map_in", "dedupe", "persist_in"),
-    "outbound": ("validate_json", "idempotency", "map_out", "validate", "sign", "persist_out"),
+    "outbound": (
+        "idempotency",
+        "stamp",
+        "validate_json",
+        "map_out",
+        "validate",
+        "sign",
+        "persist_out",
+    ),
 }
 
 STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
@@ -43,6 +51,7 @@ STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
     "persist_in": lambda rt: s.PersistInbound(rt.store),
     "validate_json": lambda rt: s.ValidateCanonical(),
     "idempotency": lambda rt: s.CheckIdempotency(rt.store),
+    "stamp": lambda rt: s.Stamp(),
     "map_out": lambda rt: s.MapToXml(),
     "sign": lambda rt: s.Sign(rt.signer),
     "persist_out": lambda rt: s.PersistOutbound(rt.store),
@@ -89,6 +98,8 @@ class RouteTable:
         self.ingress = tuple(self._step(name) for name in INGRESS_STEPS)
         self.routes: dict[str, Route] = {}
         for mapping in runtime.mappings.all():
+            if mapping.direction == "query":
+                continue
             names = tuple(mapping.steps or DEFAULT_STEPS[mapping.direction])
             self.routes[mapping.message_type] = Route(
                 partner=mapping.partner,

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 from collections.abc import Mapping
 from typing import Protocol
 
 from gateway.errors import (
     MappingError,
     SignatureMissingError,
-    SoapEnvelopeError,
     UnknownOperationError,
 )
 from gateway.mapping import MappingRegistry
@@ -34,6 +34,7 @@ __all__ = [
     "PersistOutbound",
     "ResolveRoute",
     "Sign",
+    "Stamp",
     "Step",
     "ValidateCanonical",
     "ValidateXsd",
@@ -208,6 +209,25 @@ class ValidateCanonical:
         return exchange
 
 
+class Stamp:
+    """Fill in what the gateway owns: its message id (the wire id) and the send time."""
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.mapping, "a route")
+        assert exchange.mapping is not None
+        fields = exchange.mapping.gateway_fields
+        if fields and isinstance(exchange.canonical, dict):
+            stamped = dict(exchange.canonical)
+            for name, source in fields.items():
+                stamped[name] = (
+                    exchange.message_id
+                    if source == "message_id"
+                    else datetime.now(UTC).isoformat(timespec="seconds")
+                )
+            exchange.canonical = stamped
+        return exchange
+
+
 class CheckIdempotency:
     """The same Idempotency-Key with the same body answers the first message's id."""
 
@@ -284,5 +304,3 @@ class PersistOutbound:
         )
         exchange.message_id, exchange.created = message_id, created
         return exchange
-
-

@@ -194,7 +194,8 @@ class PartnerSimulator:
 
     def sample_path(self, mapping: MessageMapping) -> Path:
         """The default sample for a message type."""
-        return Path(self.settings.paths.samples) / self.partner / mapping.message_type / "valid.xml"
+        folder = mapping.message_type.split(".", 1)[-1]
+        return Path(self.settings.paths.samples) / self.partner / folder / "valid.xml"
 
     def build(
         self, operation: str, sample: Path | None = None, *, keep_id: bool = False
@@ -214,7 +215,9 @@ class PartnerSimulator:
         else:
             canonical = mapping.to_canonical(parse_xml(path.read_bytes(), self.limits))
         if not keep_id:
-            _set_path(canonical, mapping.partner_message_id, f"{self.partner.upper()}-{uuid.uuid4()}")
+            _set_path(
+                canonical, mapping.partner_message_id, f"{self.partner.upper()}-{uuid.uuid4()}"
+            )
             if "sent_at" in canonical:
                 canonical["sent_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         message_id = str(mapping.get_path(canonical, mapping.partner_message_id))

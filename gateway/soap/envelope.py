@@ -40,9 +40,7 @@ def parse_envelope(raw: bytes, limits: XmlLimits) -> Envelope:
     """Parse (hardened) and check the envelope shape; exactly one element in the body."""
     root = parse_xml(raw, limits)
     if root.tag != _ENVELOPE:
-        raise SoapEnvelopeError(
-            f"expected a SOAP 1.1 Envelope ({SOAP_ENV}), got {root.tag}"
-        )
+        raise SoapEnvelopeError(f"expected a SOAP 1.1 Envelope ({SOAP_ENV}), got {root.tag}")
     header = root.find(_HEADER)
     body = root.find(_BODY)
     if body is None:
@@ -59,7 +57,9 @@ def build_envelope(payload: bytes) -> bytes:
         payload = payload[payload.index(b"?>") + 2 :].lstrip()
     return (
         b'<?xml version="1.0" encoding="UTF-8"?>'
-        b'<soap:Envelope xmlns:soap="' + SOAP_ENV.encode() + b'"><soap:Body>'
+        b'<soap:Envelope xmlns:soap="'
+        + SOAP_ENV.encode()
+        + b'"><soap:Body>'
         + payload
         + b"</soap:Body></soap:Envelope>"
     )

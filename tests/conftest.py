@@ -26,9 +26,9 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Demo keys for the gateway, the TIS simulator and an untrusted intruder."""
+    """Demo keys for the gateway, the TIS and VISS simulators and an untrusted intruder."""
     directory = tmp_path_factory.mktemp("keys")
-    init_keys(directory, ["gateway", "tis-sim", "intruder"])
+    init_keys(directory, ["gateway", "tis-sim", "viss-sim", "intruder"])
     return directory
 
 
@@ -39,7 +39,7 @@ def make_settings(
     """Settings from the real config.yaml, pointed at temp keys, a temp DB and free ports."""
 
     def factory(**overrides: Any) -> Settings:
-        api_port, sim_port = free_port(), free_port()
+        api_port, sim_port, viss_port = free_port(), free_port(), free_port()
         base: dict[str, Any] = {
             "api": {"port": api_port},
             "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
@@ -64,7 +64,17 @@ def make_settings(
                     "certificate": str(keys_dir / "tis-sim-cert.pem"),
                     "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
                     "gateway_url": f"http://127.0.0.1:{api_port}/soap/tis",
-                }
+                },
+                "viss": {
+                    "port": viss_port,
+                    "key": str(keys_dir / "viss-sim-key.pem"),
+                    "certificate": str(keys_dir / "viss-sim-cert.pem"),
+                    "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
+                },
+            },
+            "registries": {
+                "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
+                "trust": {"certificates": [str(keys_dir / "viss-sim-cert.pem")]},
             },
         }
         return load_settings(ROOT / "config.yaml", **_merge(base, overrides))
@@ -98,3 +108,15 @@ def runtime(settings: Settings) -> Iterator[Any]:
 def postgres_url() -> str | None:
     """The PostgreSQL URL for tests marked ``postgres``, if configured."""
     return os.environ.get("PLUSGW_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, settings: Settings) -> Path:
+    """A config.yaml on disk equivalent to the ``settings`` fixture (for the CLI)."""
+    import yaml
+
+    # Every path in loaded settings is absolute, so the dump works from any directory.
+    data = settings.model_dump(mode="json", exclude_none=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path

@@ -1,0 +1,91 @@
+"""`plus-gateway serve --with-simulators` as a real process: what `make run` starts."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gateway.config import Settings
+from tests.conftest import SAMPLES
+
+PERSONAL_CODE = re.compile(r"\d{6}-?\d{5}")
+
+
+@pytest.fixture
+def served(config_file: Path, settings: Settings, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "--config", str(config_file), "serve", "--with-simulators"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{settings.api.port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/ready", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"gateway did not become ready:\n{log.read_text()}")
+                time.sleep(0.2)
+            yield base, log
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_serves_ready_docs_wsdl_and_keeps_personal_data_out_of_logs(
+    served: tuple[str, Path], settings: Settings
+) -> None:
+    base, log = served
+    with httpx.Client(timeout=10) as http:
+        ready = http.get(f"{base}/ready").json()
+        assert ready["status"] == "ready" and ready["checks"]["delivery"] == "ok"
+        assert "swagger" in http.get(f"{base}/docs").text.lower()
+        spec = http.get(f"{base}/openapi.json").json()
+        assert "/v1/outbound/tis.execution_notification" in spec["paths"]
+        assert "tis.court_ruling" in spec["components"]["schemas"]
+        wsdl = http.get(f"{base}/soap/tis?wsdl")
+        assert wsdl.status_code == 200 and f'location="{base}/soap/tis"' in wsdl.text
+        assert "plusgw_messages_total" in http.get(f"{base}/metrics").text
+
+        # both flows through the real process, with the simulator it started
+        sim = f"http://127.0.0.1:{settings.simulators['tis'].port}"
+        assert http.post(f"{sim}/sim/tis/send/SubmitCourtRuling").status_code == 200
+        body = json.loads((SAMPLES / "tis" / "execution_notification" / "valid.json").read_text())
+        accepted = http.post(
+            f"{base}/v1/outbound/tis.execution_notification",
+            json=body,
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        message_id = accepted.json()["id"]
+        for _ in range(100):
+            if http.get(f"{base}/v1/messages/{message_id}").json()["status"] == "delivered":
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("not delivered")
+        # a rejected message's error path is logged too
+        http.post(f"{base}/soap/tis", content=b"<broken")
+
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "inbound accepted" in text and "delivered" in text and "inbound rejected" in text
+    assert body["person"]["personal_code"] not in text
+    assert body["person"]["last_name"] not in text
+    assert not PERSONAL_CODE.search(text), PERSONAL_CODE.search(text)

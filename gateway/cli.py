@@ -49,7 +49,47 @@ def cmd_sim(args: argparse.Namespace) -> int:
         return 0
     from gateway.server import serve_simulator
 
-    serve_simulator(settings, args.partner)
+    serve_simulator(settings, "viss" if args.sim_command == "viss" else args.partner)
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from gateway.registries.audit import AuditLog
+    from gateway.store import Store, create_store_engine, migrate
+
+    settings = _settings(args)
+    engine = create_store_engine(settings.store.url)
+    migrate(engine)
+
+    def day(value: str | None, *, end: bool) -> dt.datetime | None:
+        if value is None:
+            return None
+        try:
+            start = dt.datetime.combine(dt.date.fromisoformat(value), dt.time.min, tzinfo=dt.UTC)
+        except ValueError:
+            raise ConfigError(
+                f"--{'to' if end else 'from'}: {value!r} is not a date YYYY-MM-DD"
+            ) from None
+        return start + dt.timedelta(days=1 if end else 0)
+
+    rows = AuditLog(Store(engine)).search(
+        args.personal_code,
+        since=day(args.date_from, end=False),
+        until=day(args.date_to, end=True),
+        limit=args.limit,
+    )
+    if args.json:
+        _print_json(rows)
+    else:
+        for r in rows:
+            print(
+                f"{r['at']:%Y-%m-%d %H:%M:%S}  {r['registry']:<4} {r['status']:<11} "
+                f"officer={r['officer_id']} case={r['case_id']} purpose={r['purpose']!r}"
+                f"{' cached' if r['cached'] else ''}"
+            )
+    print(f"{len(rows)} quer{'y' if len(rows) == 1 else 'ies'}", file=sys.stderr)
     return 0
 
 
@@ -137,36 +177,25 @@ def cmd_keys(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_queue(args: argparse.Namespace) -> int:
+def _store(args: argparse.Namespace) -> Any:
     from gateway.store import Store, create_store_engine, migrate
 
     settings = _settings(args)
     engine = create_store_engine(settings.store.url)
     migrate(engine)
-    store = Store(engine)
-    if args.queue_command == "ls":
-        rows = store.list_outbound(status=args.status, partner=args.partner, limit=args.limit)
-        for r in rows:
-            print(
-                f"{r['message_id']}  {r['status']:<9} {r['partner']:<6} {r['operation']:<34} "
-                f"attempts={r['attempts']} {r['last_error_code'] or ''}"
-            )
-        print(f"{len(rows)} message(s)", file=sys.stderr)
-        return 0
-    if args.queue_command == "show":
-        row = store.get_outbound(args.id)
-        if row is None:
-            print(f"no outbound message {args.id}", file=sys.stderr)
-            return 1
-        _print_json({"message": row, "journal": store.journal_for(args.id)})
-        return 0
-    if args.queue_command == "replay":
-        if not store.replay(args.id, actor=args.actor, reason=args.reason):
-            print(f"{args.id}: not found or already delivered", file=sys.stderr)
-            return 1
-        print(f"{args.id}: queued again (same message id)")
-        return 0
-    raise ConfigError(f"unknown queue command {args.queue_command}")
+    return Store(engine)
+
+
+def cmd_queue(args: argparse.Namespace) -> int:
+    from gateway.delivery.operator import queue_command
+
+    return queue_command(args, _store(args))
+
+
+def cmd_journal(args: argparse.Namespace) -> int:
+    from gateway.delivery.operator import journal_command
+
+    return journal_command(args, _store(args))
 
 
 # -- parser --------------------------------------------------------------------------------
@@ -192,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps.add_argument("operation")
     ps.add_argument("--sample", help="XML payload or canonical JSON (default: the valid sample)")
     ps.add_argument("--keep-id", action="store_true", help="keep the sample's message id")
+    simsub.add_parser("viss", help="serve the VISS registry simulator (VIIS, IIS, VID, RD)")
 
     p = sub.add_parser("demo", help="walk through the flows against a running gateway")
     p.add_argument("--gateway", default=None, help="gateway base URL (default from config)")
@@ -218,19 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--force", action="store_true", help="overwrite existing keys")
     pk.set_defaults(func=cmd_keys)
 
-    p = sub.add_parser("queue", help="inspect and replay the outbox")
-    qsub = p.add_subparsers(dest="queue_command", required=True)
-    pq = qsub.add_parser("ls", help="list outbound messages")
-    pq.add_argument("--status", choices=["pending", "sending", "delivered", "dead"])
-    pq.add_argument("--partner")
-    pq.add_argument("--limit", type=int, default=100)
-    pq = qsub.add_parser("show", help="one message with its journal")
-    pq.add_argument("id")
-    pq = qsub.add_parser("replay", help="queue a dead or stuck message again")
-    pq.add_argument("id")
-    pq.add_argument("--reason", required=True, help="why (journaled)")
-    pq.add_argument("--actor", default=_whoami(), help="who (journaled)")
-    p.set_defaults(func=cmd_queue)
+    from gateway.delivery.operator import add_journal_parser, add_queue_parser
+
+    add_queue_parser(sub, _whoami()).set_defaults(func=cmd_queue)
+    add_journal_parser(sub, _whoami()).set_defaults(func=cmd_journal)
+
+    p = sub.add_parser("audit", help="data-protection audit")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    pa = asub.add_parser("queries", help="who looked at this person's data (registry queries)")
+    pa.add_argument("--personal-code", required=True)
+    pa.add_argument("--from", dest="date_from", help="from this day YYYY-MM-DD (UTC)")
+    pa.add_argument("--to", dest="date_to", help="up to and including this day (UTC)")
+    pa.add_argument("--limit", type=int, default=1000)
+    pa.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_audit)
     return parser
 
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from gateway.errors import ConfigError
@@ -22,7 +30,11 @@ from gateway.errors import ConfigError
 __all__ = [
     "ApiSettings",
     "DeliverySettings",
+    "OperationSettings",
     "PartnerSettings",
+    "PushSettings",
+    "RegistriesSettings",
+    "RegistrySettings",
     "RetrySettings",
     "Settings",
     "SigningSettings",
@@ -96,6 +108,14 @@ class RetrySettings(_Section):
     max_age: float = Field(7 * 24 * 3600, gt=0)
 
 
+class OperationSettings(_Section):
+    """Per-operation (route) overrides of a partner's delivery settings; unset keys inherit."""
+
+    #: Hold a message while an earlier one with the same ordering key is undelivered.
+    ordered: bool | None = None
+    retry: RetrySettings | None = None
+
+
 class PartnerSettings(_Section):
     """One partner system reached over SOAP."""
 
@@ -110,6 +130,36 @@ class PartnerSettings(_Section):
     connect_timeout: float = Field(5.0, gt=0)
     operation_timeout: float = Field(30.0, gt=0)
     trust: TrustSettings
+    retry: RetrySettings = RetrySettings()
+    #: Deliver messages sharing an ordering key (the court case number) in submission order.
+    ordered: bool = True
+    #: Overrides by operation name or message type, e.g. ``SubmitExecutionNotification``.
+    operations: dict[str, OperationSettings] = {}
+
+    def _override(self, operation: str, message_type: str | None) -> OperationSettings | None:
+        return self.operations.get(operation) or (
+            self.operations.get(message_type) if message_type else None
+        )
+
+    def retry_for(self, operation: str, message_type: str | None = None) -> RetrySettings:
+        """The retry policy of one route: its override, else the partner's."""
+        found = self._override(operation, message_type)
+        return found.retry if found and found.retry else self.retry
+
+    def ordered_for(self, operation: str, message_type: str | None = None) -> bool:
+        """Whether one route keeps per-case order: its override, else the partner's."""
+        found = self._override(operation, message_type)
+        return found.ordered if found and found.ordered is not None else self.ordered
+
+
+class PushSettings(_Section):
+    """Optional push of inbox messages to a PLUS webhook (pull with ack keeps working)."""
+
+    #: Where to POST each inbox message as JSON; unset disables push.
+    url: str | None = None
+    connect_timeout: float = Field(3.0, gt=0)
+    read_timeout: float = Field(10.0, gt=0)
+    batch_size: int = Field(20, ge=1)
     retry: RetrySettings = RetrySettings()
 
 
@@ -134,6 +184,76 @@ class SimulatorSettings(_Section):
     trust: TrustSettings
     #: Where the simulator sends partner-originated messages (the gateway's SOAP endpoint).
     gateway_url: str = "http://127.0.0.1:8080/soap/tis"
+
+
+class RegistrySettings(_Section):
+    """One registry reached through VISS: its service identifier and timeouts."""
+
+    #: X-Road style service identifier: instance/class/member code/subsystem/service/version.
+    service_id: str
+    connect_timeout: float = Field(2.0, gt=0)
+    read_timeout: float = Field(5.0, gt=0)
+
+
+class BreakerSettings(_Section):
+    """Circuit breaker per registry: open after N consecutive failures, retry after a pause."""
+
+    failure_threshold: int = Field(5, ge=1)
+    #: Seconds an open breaker waits before letting one trial query through (half-open).
+    reset_timeout: float = Field(30.0, gt=0)
+
+
+def _default_registries() -> dict[str, RegistrySettings]:
+    return {
+        "viis": RegistrySettings(service_id="LV/GOV/90000000001/VIIS/GetEducation/v1"),
+        "iis": RegistrySettings(service_id="LV/GOV/90000000002/IIS/GetDisability/v1"),
+        "vid": RegistrySettings(service_id="LV/GOV/90000000003/VID/GetEmploymentIncome/v1"),
+        "rd": RegistrySettings(service_id="LV/GOV/90000000004/RD/GetSocialStatus/v1"),
+    }
+
+
+class RegistriesSettings(_Section):
+    """Registry queries through VISS (education, disability, employment/income, social)."""
+
+    #: Off when no trust is configured: the registry endpoints then answer 503.
+    enabled: bool = True
+    wsdl: Path = Path("wsdl/viss.wsdl")
+    #: Base URL of the VISS endpoint; each registry is served at <endpoint>/<registry>.
+    endpoint: str = "http://127.0.0.1:8082/soap/viss"
+    #: X-Road style client identifier of PLUS: instance/class/member code/subsystem.
+    client_id: str = "LV/GOV/90000000000/PLUS"
+    protocol_version: str = "4.0"
+    legal_basis: str = "Valsts probācijas dienesta likums"
+    registries: dict[str, RegistrySettings] = Field(default_factory=_default_registries)
+    breaker: BreakerSettings = BreakerSettings()
+    #: Seconds to keep answers (personal data) in memory; 0 keeps nothing.
+    cache_ttl: float = Field(0.0, ge=0)
+    cache_max_entries: int = Field(10_000, ge=1)
+    #: Threads for the profile fan-out and concurrent queries.
+    max_workers: int = Field(16, ge=1)
+    #: Whom we believe for answers (the VISS signing certificate, pinned).
+    trust: TrustSettings | None = None
+
+    @field_validator("registries", mode="before")
+    @classmethod
+    def _over_defaults(cls, value: Any) -> Any:
+        # A config file may tune one registry; the others keep their defaults.
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {k: v.model_dump() for k, v in _default_registries().items()}
+        for name, given in value.items():
+            if isinstance(given, dict) and name in merged:
+                merged[name] = {**merged[name], **given}
+            else:
+                merged[name] = given
+        return merged
+
+    @model_validator(mode="after")
+    def _known_registries(self) -> RegistriesSettings:
+        unknown = set(self.registries) - {"viis", "iis", "vid", "rd"}
+        if unknown:
+            raise ValueError(f"unknown registry {sorted(unknown)[0]!r}; use viis, iis, vid, rd")
+        return self
 
 
 class LoggingSettings(_Section):
@@ -172,7 +292,9 @@ class Settings(BaseSettings):
     signing: SigningSettings
     partners: dict[str, PartnerSettings]
     delivery: DeliverySettings = DeliverySettings()
+    push: PushSettings = PushSettings()
     simulators: dict[str, SimulatorSettings] = {}
+    registries: RegistriesSettings = RegistriesSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod
@@ -184,8 +306,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment first, then the YAML (passed as init kwargs), then defaults."""
         # The YAML arrives as init kwargs; the environment must win over it.
         return (env_settings, init_settings)
+
+    def ordered_route(self, partner: str, operation: str, message_type: str) -> bool:
+        """Whether outbound messages of this route keep per-case order (default: yes)."""
+        found = self.partners.get(partner)
+        return found.ordered_for(operation, message_type) if found else True
 
     def partner(self, name: str) -> PartnerSettings:
         """Settings of partner ``name``; ConfigError if it is not configured."""

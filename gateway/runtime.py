@@ -13,6 +13,7 @@ from gateway.config import Settings
 from gateway.mapping import MappingRegistry
 from gateway.metrics import Metrics
 from gateway.pipeline import RouteTable
+from gateway.registries.service import RegistryService
 from gateway.signing import Signer, TrustStore
 from gateway.soap.client import PartnerClient, pooled_session
 from gateway.soap.wsdl import served_wsdl
@@ -26,27 +27,36 @@ class Runtime:
     """The gateway's loaded resources."""
 
     def __init__(self, settings: Settings, *, run_migrations: bool = True) -> None:
-        self.settings = settings
-        self.limits = XmlLimits(max_bytes=settings.xml.max_bytes)
-        self.schemas = SchemaRegistry(settings.paths.xsd)
+        self.settings: Settings = settings
+        self.limits: XmlLimits = XmlLimits(max_bytes=settings.xml.max_bytes)
+        self.schemas: SchemaRegistry = SchemaRegistry(settings.paths.xsd)
         self.schemas.load_all()
-        self.mappings = MappingRegistry.load(settings.paths.mappings)
+        self.mappings: MappingRegistry = MappingRegistry.load(settings.paths.mappings)
         for mapping in self.mappings.all():
             self.schemas.load(mapping.schema)
-        self.signer = Signer.from_files(
+        self.signer: Signer = Signer.from_files(
             settings.signing.key, settings.signing.certificate, settings.signing.algorithm
         )
-        self.trust = {
+        self.trust: dict[str, TrustStore] = {
             name: TrustStore.from_files(list(p.trust.certificates), p.trust.ca)
             for name, p in settings.partners.items()
         }
         self.engine = create_store_engine(settings.store.url, echo=settings.store.echo)
         if run_migrations:
             migrate(self.engine)
-        self.store = Store(self.engine)
-        self.metrics = Metrics()
-        self.metrics.watch_outbox(self.store.outbox_counts)
-        self.routes = RouteTable(self)
+        self.store: Store = Store(self.engine)
+        self.metrics: Metrics = Metrics()
+        self.metrics.watch_outbox(self.store.outbox_gauges)
+        self.routes: RouteTable = RouteTable(self)
+        #: Registry queries through VISS (clients, breakers, cache, audit), built once.
+        self.registries = RegistryService.from_settings(
+            settings,
+            schemas=self.schemas,
+            mappings=self.mappings,
+            limits=self.limits,
+            store=self.store,
+            metrics_registry=self.metrics.registry,
+        )
         self.session: requests.Session = pooled_session(settings.delivery.pool_maxsize)
         self.wsdl_documents = {
             name: served_wsdl(
@@ -76,5 +86,6 @@ class Runtime:
 
     def close(self) -> None:
         """Release connections."""
+        self.registries.close()
         self.session.close()
         self.engine.dispose()

@@ -33,10 +33,21 @@ def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
     )
 
 
+def _simulator_app(settings: Settings, partner: str) -> tuple[object, str, int]:
+    # "viss" is the registry simulator (VIIS, IIS, VID, RD); every other name a SOAP partner.
+    if partner == "viss":
+        from gateway.registries.sim import VissSimulator, create_viss_app
+
+        viss = VissSimulator(settings)
+        return create_viss_app(viss), viss.sim.host, viss.sim.port
+    sim = PartnerSimulator(settings, partner)
+    return create_sim_app(sim), sim.sim.host, sim.sim.port
+
+
 def start_simulator_thread(settings: Settings, partner: str) -> uvicorn.Server:
     """Serve the ``partner`` simulator in a background thread; returns once it listens."""
-    sim = PartnerSimulator(settings, partner)
-    config = _uvicorn_config(create_sim_app(sim), sim.sim.host, sim.sim.port)
+    app, host, port = _simulator_app(settings, partner)
+    config = _uvicorn_config(app, host, port)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sim-{partner}", daemon=True)
     thread.start()
@@ -44,16 +55,16 @@ def start_simulator_thread(settings: Settings, partner: str) -> uvicorn.Server:
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     if not server.started:
-        raise RuntimeError(f"{partner} simulator did not start on {sim.sim.host}:{sim.sim.port}")
+        raise RuntimeError(f"{partner} simulator did not start on {host}:{port}")
     return server
 
 
 def serve_simulator(settings: Settings, partner: str) -> None:
     """Serve one simulator in the foreground (``plus-gateway sim``)."""
     configure_logging(settings.logging.environment, settings.logging.level)
-    sim = PartnerSimulator(settings, partner)
-    print(f"{partner.upper()} simulator on http://{sim.sim.host}:{sim.sim.port}/soap/{partner}")
-    uvicorn.Server(_uvicorn_config(create_sim_app(sim), sim.sim.host, sim.sim.port)).run()
+    app, host, port = _simulator_app(settings, partner)
+    print(f"{partner.upper()} simulator on http://{host}:{port}/soap/{partner}")
+    uvicorn.Server(_uvicorn_config(app, host, port)).run()
 
 
 def serve(settings: Settings, *, with_simulators: bool = False) -> None:
@@ -66,7 +77,9 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
             sims.append(start_simulator_thread(settings, partner))
             sim = settings.simulators[partner]
             print(
-                f"  {partner.upper()} simulator: http://{sim.host}:{sim.port}/soap/{partner}?wsdl"
+                f"  {partner.upper()} simulator: http://{sim.host}:{sim.port}/soap/{partner}"
+                + ("/{viis|iis|vid|rd}" if partner == "viss" else "")
+                + "?wsdl"
             )
     worker = DeliveryWorker(runtime)
     if settings.delivery.enabled:

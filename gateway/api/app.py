@@ -18,7 +18,15 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import __version__
-from gateway.api.models import Accepted, ErrorBody, InboxItem, InboxPage, MessageStatus
+from gateway.api.admin import router as admin_router
+from gateway.api.models import (
+    Accepted,
+    ErrorBody,
+    ErrorInfo,
+    InboxItem,
+    InboxPage,
+    MessageStatus,
+)
 from gateway.delivery import DeliveryWorker
 from gateway.errors import (
     BadInputError,
@@ -29,6 +37,7 @@ from gateway.errors import (
     XmlTooLargeError,
 )
 from gateway.pipeline import Exchange
+from gateway.registries.api import create_registries_router
 from gateway.runtime import Runtime
 from gateway.soap.envelope import build_ack, build_fault
 from gateway.store import IdempotencyConflictError, sha256_hex
@@ -79,6 +88,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     )
     app.state.runtime = runtime
     app.state.worker = worker
+    app.include_router(admin_router)
 
     @app.middleware("http")
     async def context(
@@ -203,7 +213,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         if row is None:
             return _error(404, "NOT_FOUND", f"no outbound message {message_id}")
         last_error = (
-            {"code": row["last_error_code"], "message": row["last_error"] or ""}
+            ErrorInfo(code=row["last_error_code"], message=row["last_error"] or "")
             if row["last_error_code"]
             else None
         )
@@ -261,6 +271,8 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         if row is None:
             return _error(404, "NOT_FOUND", f"no inbox message {message_id}")
         return _inbox_item(row)
+
+    app.include_router(create_registries_router(runtime.registries))
 
     # -- SOAP -----------------------------------------------------------------------------
 
@@ -323,6 +335,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             checks["store"] = f"unavailable: {exc.code}"
         checks["schemas"] = len(runtime.schemas.names())
         checks["routes"] = len(runtime.routes.routes)
+        checks["registries"] = runtime.registries.breaker_states()
         if worker is not None:
             checks["delivery"] = "ok" if worker.alive else "stopped"
         ok = checks["store"] == "ok" and (worker is None or worker.alive)

@@ -54,7 +54,7 @@ STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
     "stamp": lambda rt: s.Stamp(),
     "map_out": lambda rt: s.MapToXml(),
     "sign": lambda rt: s.Sign(rt.signer),
-    "persist_out": lambda rt: s.PersistOutbound(rt.store),
+    "persist_out": lambda rt: s.PersistOutbound(rt.store, rt.settings.ordered_route),
 }
 
 

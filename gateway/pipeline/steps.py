@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from collections.abc import Mapping
 from typing import Protocol
 
 from gateway.errors import (
@@ -274,19 +274,30 @@ class Sign:
 
 
 class PersistOutbound:
-    """Journal + outbox + idempotency key in one transaction, then the 202 may be sent."""
+    """Journal + outbox + idempotency key in one transaction, then the 202 may be sent.
 
-    def __init__(self, store: Store) -> None:
+    ``ordered(partner, operation, message_type)`` says whether the route keeps per-case order;
+    only then is the ordering key stored, and the outbox holds a message behind earlier ones
+    of its case.
+    """
+
+    def __init__(
+        self, store: Store, ordered: Callable[[str, str, str], bool] | None = None
+    ) -> None:
         self.store = store
+        self.ordered = ordered
 
     def __call__(self, exchange: Exchange) -> Exchange:
         _need(exchange.payload, "a signed payload")
         assert exchange.payload is not None and exchange.mapping is not None
         assert exchange.idempotency_key is not None and exchange.request_sha256 is not None
         mapping = exchange.mapping
+        keep_order = self.ordered is None or self.ordered(
+            exchange.partner, mapping.operation, mapping.message_type
+        )
         ordering = (
             mapping.get_path(exchange.canonical or {}, mapping.ordering_key)
-            if mapping.ordering_key
+            if mapping.ordering_key and keep_order
             else None
         )
         message_id, created = self.store.accept_outbound(

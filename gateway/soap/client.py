@@ -26,7 +26,8 @@ from gateway.errors import (
     PartnerTimeoutError,
     PartnerUnavailableError,
 )
-from gateway.soap.envelope import build_envelope
+from gateway.soap.envelope import Envelope, build_envelope, parse_envelope
+from gateway.xml import XmlLimits
 
 __all__ = ["PartnerClient", "pooled_session", "zeep_settings"]
 
@@ -72,7 +73,7 @@ class PartnerClient:
         self.transport = Transport(
             session=session,
             timeout=connect_timeout,
-            operation_timeout=(connect_timeout, operation_timeout),  # type: ignore[arg-type]
+            operation_timeout=(connect_timeout, operation_timeout),
         )
         try:
             self.client = zeep.Client(str(wsdl), transport=self.transport, settings=zeep_settings())
@@ -87,7 +88,11 @@ class PartnerClient:
         Errors are mapped here, at the boundary: connection and 5xx are retryable, SOAP Server
         faults retryable, SOAP Client faults, 4xx and invalid answers permanent.
         """
-        ctx = {"partner": self.partner, "operation": operation, "message_id": message_id}
+        ctx: dict[str, Any] = {
+            "partner": self.partner,
+            "operation": operation,
+            "message_id": message_id,
+        }
         try:
             op = self.binding.get(operation)
         except ValueError as exc:
@@ -121,6 +126,79 @@ class PartnerClient:
                 f"{self.partner} answered something that is not a valid reply: {exc}", **ctx
             ) from exc
         return serialize_object(result, dict)
+
+    def send_raw(
+        self,
+        operation: str,
+        payload: bytes,
+        *,
+        header: bytes | None = None,
+        message_id: str | None = None,
+        limits: XmlLimits | None = None,
+    ) -> Envelope:
+        """Post ``payload`` (with SOAP ``header`` blocks) as ``operation``; return the raw reply.
+
+        For answers whose signature must be verified before use (registry queries): the reply
+        is parsed only by the hardened parser and returned as elements, not zeep objects.
+        Transport errors map as in :meth:`send`; a SOAP fault raises PartnerServerFaultError
+        (Server) or PartnerRejectedError (Client); a reply that is not a SOAP envelope raises
+        PartnerRejectedError whose details name the underlying code (XML_MALFORMED ...).
+        """
+        ctx: dict[str, Any] = {
+            "partner": self.partner,
+            "operation": operation,
+            "message_id": message_id,
+        }
+        try:
+            op = self.binding.get(operation)
+        except ValueError as exc:
+            raise ConfigError(f"{self.partner} has no operation {operation}", **ctx) from exc
+        headers = {
+            "SOAPAction": f'"{op.soapaction}"',
+            "Content-Type": 'text/xml; charset="utf-8"',
+        }
+        try:
+            response = self.transport.post(self.endpoint, build_envelope(payload, header), headers)
+        except requests.Timeout as exc:
+            raise PartnerTimeoutError(f"{self.partner} did not answer in time", **ctx) from exc
+        except requests.RequestException as exc:
+            raise PartnerUnavailableError(
+                f"{self.partner} unreachable: {type(exc).__name__}", **ctx
+            ) from exc
+        if response.status_code >= 500 and not _looks_like_soap(response):
+            raise PartnerUnavailableError(
+                f"{self.partner} answered HTTP {response.status_code}", **ctx
+            )
+        if 400 <= response.status_code < 500:
+            raise PartnerRejectedError(
+                f"{self.partner} answered HTTP {response.status_code}", **ctx
+            )
+        try:
+            envelope = parse_envelope(response.content, limits or XmlLimits())
+        except GatewayError as exc:
+            raise PartnerRejectedError(
+                f"{self.partner} answered something that is not a SOAP envelope: {exc.message}",
+                details=[{"code": exc.code}],
+                **ctx,
+            ) from exc
+        if envelope.body.tag == _FAULT:
+            raise _raw_fault_error(envelope.body, ctx)
+        return envelope
+
+
+_FAULT = "{http://schemas.xmlsoap.org/soap/envelope/}Fault"
+
+
+def _raw_fault_error(fault: etree._Element, ctx: dict[str, Any]) -> GatewayError:
+    code = (fault.findtext("faultcode") or "").split(":")[-1]
+    detail_code = fault.findtext("detail/{*}ErrorDetail/{*}Code")
+    text = f"{ctx['partner']} fault {code or '?'}"
+    text += f" [{detail_code}]" if detail_code else ""
+    text += f": {fault.findtext('faultstring') or ''}"
+    details = [{"fault_code": code, "detail_code": detail_code}]
+    if code == "Client":
+        return PartnerRejectedError(text, details=details, **ctx)
+    return PartnerServerFaultError(text, details=details, **ctx)
 
 
 def _looks_like_soap(response: requests.Response) -> bool:

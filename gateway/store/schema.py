@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -17,10 +18,22 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["UTCDateTime", "idempotency_keys", "inbox", "journal", "metadata", "outbox", "utcnow"]
+__all__ = [
+    "UNDELIVERED",
+    "UTCDateTime",
+    "idempotency_keys",
+    "inbox",
+    "journal",
+    "journal_chain",
+    "metadata",
+    "outbox",
+    "registry_queries",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -35,6 +48,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store as UTC; a naive datetime is a bug, not something to guess about."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -42,6 +56,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Return aware UTC whatever the backend kept."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -78,6 +93,10 @@ journal = Table(
     Column("actor", String(64), nullable=True),
     Column("payload_sha256", String(64), nullable=True),
     Column("payload", LargeBinary, nullable=True),
+    # Hash chain: entry_hash covers every field above except the payload (so retention can
+    # purge payloads) plus prev_hash, the entry_hash of the entry before.
+    Column("prev_hash", String(64), nullable=True),
+    Column("entry_hash", String(64), nullable=True),
     Index("ix_journal_message_id", "message_id"),
     Index("ix_journal_partner_at", "partner", "at"),
 )
@@ -98,7 +117,28 @@ inbox = Table(
     Column("acked_at", UTCDateTime, nullable=True),
     UniqueConstraint("partner", "partner_message_id"),
     Index("ix_inbox_unacked", "acked_at", "id"),
+    # Push to a PLUS webhook (optional): pending | sending | delivered | dead; NULL = not yet.
+    Column("push_status", String(16), nullable=True),
+    Column("push_attempts", Integer, nullable=False, default=0),
+    Column("push_next_at", UTCDateTime, nullable=True),
+    Column("push_lease_owner", String(64), nullable=True),
+    Column("push_lease_until", UTCDateTime, nullable=True),
+    Column("push_last_error", Text, nullable=True),
+    Column("pushed_at", UTCDateTime, nullable=True),
 )
+
+#: The head of the journal's hash chain: one row, locked by every append so the chain stays
+#: linear when several instances write to one PostgreSQL database.
+journal_chain = Table(
+    "journal_chain",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("last_id", _Id, nullable=False),
+    Column("last_hash", String(64), nullable=True),
+)
+
+#: Statuses that hold back later messages with the same partner and ordering key.
+UNDELIVERED = ("pending", "sending", "dead")
 
 #: Signed messages waiting for (or done with) delivery to a partner.
 outbox = Table(
@@ -124,8 +164,27 @@ outbox = Table(
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
     Column("delivered_at", UTCDateTime, nullable=True),
+    # Set when an operator replays: retry age (max_age) counts from here instead.
+    Column("replayed_at", UTCDateTime, nullable=True),
     Index("ix_outbox_due", "status", "next_attempt_at"),
     Index("ix_outbox_ordering", "partner", "ordering_key", "id"),
+    # Partial indexes over the live part of the queue, so claims stay fast however many
+    # delivered rows accumulate: the claim scan in id order, and the "earlier one of the same
+    # case still undelivered" probe.
+    Index(
+        "ix_outbox_live",
+        "id",
+        sqlite_where=text("status IN ('pending', 'sending')"),
+        postgresql_where=text("status IN ('pending', 'sending')"),
+    ),
+    Index(
+        "ix_outbox_held",
+        "partner",
+        "ordering_key",
+        "id",
+        sqlite_where=text("status IN ('pending', 'sending', 'dead')"),
+        postgresql_where=text("status IN ('pending', 'sending', 'dead')"),
+    ),
 )
 
 #: PLUS's Idempotency-Key header: the same key answers the same message.
@@ -137,4 +196,29 @@ idempotency_keys = Table(
     Column("request_sha256", String(64), nullable=False),
     Column("message_id", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+#: Data-protection audit of registry queries: who looked at whose data, when and why.
+#: Holds the personal code (searchable, for "who looked at this person"), never the answer:
+#: only its SHA-256, so the answer a decision was based on can be proven without keeping it.
+registry_queries = Table(
+    "registry_queries",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False, default=utcnow),
+    Column("registry", String(8), nullable=False),  # viis | iis | vid | rd
+    Column("officer_id", String(64), nullable=False),
+    Column("purpose", String(500), nullable=False),
+    Column("case_id", String(64), nullable=False),
+    Column("personal_code", String(16), nullable=False),
+    Column("query_id", String(64), nullable=False),  # the VISS message id we sent
+    Column("response_id", String(64), nullable=True),  # the registry's reference
+    # ok | not_found | timeout | unavailable | circuit_open | error
+    Column("status", String(16), nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("answer_sha256", String(64), nullable=True),
+    Column("cached", Boolean, nullable=False, default=False),
+    Column("duration_ms", Integer, nullable=True),
+    Index("ix_registry_queries_personal_code_at", "personal_code", "at"),
+    Index("ix_registry_queries_officer_id_at", "officer_id", "at"),
 )

@@ -79,7 +79,7 @@ class SchemaRegistry:
         return sorted(self._schemas)
 
     def validate(self, element: etree._Element, name: str) -> None:
-        """Validate ``element`` against schema ``name``; raise SchemaValidationError with details."""
+        """Validate ``element`` against schema ``name``; SchemaValidationError with details."""
         schema = self._schemas.get(name) or self.load(name)
         with self._locks[name]:
             if schema.validate(element):

@@ -74,13 +74,18 @@ def _altered(keys_dir: Path) -> bytes:
 
 
 CASES: dict[str, tuple[Callable[[Path], bytes], str]] = {
-    "malformed": (lambda k: b"<soap:Envelope xmlns:soap='" + SOAP_ENV.encode() + b"'><x>", "XML_MALFORMED"),
+    "malformed": (
+        lambda k: b"<soap:Envelope xmlns:soap='" + SOAP_ENV.encode() + b"'><x>",
+        "XML_MALFORMED",
+    ),
     "doctype": (
         lambda k: b'<!DOCTYPE x [<!ENTITY e "boom">]>' + build_envelope(b"<x>&e;</x>"),
         "XML_FORBIDDEN",
     ),
     "soap12": (
-        lambda k: b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>',
+        lambda k: (
+            b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body/></e:Envelope>'
+        ),
         "SOAP_ENVELOPE",
     ),
     "wrong-namespace": (
@@ -95,7 +100,11 @@ CASES: dict[str, tuple[Callable[[Path], bytes], str]] = {
     ),
     "outbound-type-sent-inbound": (
         lambda k: build_envelope(
-            signed(k, "tis-sim", (SAMPLES / "tis" / "execution_notification" / "valid.xml").read_bytes())
+            signed(
+                k,
+                "tis-sim",
+                (SAMPLES / "tis" / "execution_notification" / "valid.xml").read_bytes(),
+            )
         ),
         "SOAP_UNKNOWN_OPERATION",
     ),
@@ -134,7 +143,9 @@ def test_bad_soap_input_gets_client_fault(live: Live, keys_dir: Path, case: str)
     "folder,name",
     [(f, n) for f, items in INVALID.items() for n in items if n.endswith(".xml")],
 )
-def test_every_invalid_xml_sample_is_refused(live: Live, keys_dir: Path, folder: str, name: str) -> None:
+def test_every_invalid_xml_sample_is_refused(
+    live: Live, keys_dir: Path, folder: str, name: str
+) -> None:
     raw = (SAMPLES / "tis" / folder / name).read_bytes()
     payload = signed(keys_dir, "tis-sim", raw)
     _, code = fault_of(post_soap(live, build_envelope(payload)))
@@ -149,9 +160,9 @@ def test_every_invalid_xml_sample_is_refused(live: Live, keys_dir: Path, folder:
 def test_oversize_request_refused_before_parsing(
     make_settings: Callable[..., Settings], keys_dir: Path
 ) -> None:
-    from tests.integration.conftest import serve_in_thread
     from gateway.api import create_app
     from gateway.runtime import Runtime
+    from tests.integration.conftest import serve_in_thread
 
     settings = make_settings(xml={"max_bytes": 2000})
     runtime = Runtime(settings)
@@ -170,12 +181,16 @@ def test_oversize_request_refused_before_parsing(
 # -- PLUS's JSON -------------------------------------------------------------------------
 
 
-def post_json(live: Live, message_type: str, body: bytes | dict, key: str | None = "k") -> httpx.Response:
+def post_json(
+    live: Live, message_type: str, body: bytes | dict, key: str | None = "k"
+) -> httpx.Response:
     headers = {"Content-Type": "application/json"}
     if key is not None:
         headers["Idempotency-Key"] = key
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return live.http.post(f"{live.gateway}/v1/outbound/{message_type}", content=content, headers=headers)
+    return live.http.post(
+        f"{live.gateway}/v1/outbound/{message_type}", content=content, headers=headers
+    )
 
 
 def outbox_count(live: Live) -> int:

@@ -25,7 +25,15 @@ def served(config_file: Path, settings: Settings, tmp_path: Path) -> Iterator[tu
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "--config", str(config_file), "serve", "--with-simulators"],
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "--config",
+                str(config_file),
+                "serve",
+                "--with-simulators",
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
         )

@@ -12,7 +12,7 @@ target_metadata = metadata
 def run() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"))
+        engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.connect() as conn:
             _run_with(conn)
         return

@@ -79,7 +79,9 @@ def test_verify_accepts_document_signed_by_xmlsec(
     doc = tmp_path / "by-xmlsec.xml"
     ruling = SAMPLES / "tis" / "court_ruling" / "valid.xml"
     doc.write_bytes(
-        _xmlsec_signed(keys_dir / "tis-sim-key.pem", keys_dir / "tis-sim-cert.pem", ruling.read_bytes())
+        _xmlsec_signed(
+            keys_dir / "tis-sim-key.pem", keys_dir / "tis-sim-cert.pem", ruling.read_bytes()
+        )
     )
     assert run(config_file, "verify", str(doc), "--partner", "tis") == 0
     assert "signature valid" in capsys.readouterr().out
@@ -89,7 +91,9 @@ def test_verify_accepts_document_signed_by_xmlsec(
     assert "SIG_INVALID" in capsys.readouterr().err
     intruder = tmp_path / "intruder.xml"
     intruder.write_bytes(
-        _xmlsec_signed(keys_dir / "intruder-key.pem", keys_dir / "intruder-cert.pem", ruling.read_bytes())
+        _xmlsec_signed(
+            keys_dir / "intruder-key.pem", keys_dir / "intruder-cert.pem", ruling.read_bytes()
+        )
     )
     assert run(config_file, "verify", str(intruder), "--partner", "tis") == 1
     assert "SIG_UNTRUSTED" in capsys.readouterr().err
@@ -103,7 +107,9 @@ def test_validate(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert "XSD_INVALID" in capsys.readouterr().err
 
 
-def test_validate_refuses_doctype(config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_refuses_doctype(
+    config_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     evil = tmp_path / "evil.xml"
     evil.write_bytes(b'<!DOCTYPE a [<!ENTITY x SYSTEM "file:///etc/passwd">]><a>&x;</a>')
     assert run(config_file, "validate", str(evil)) == 1
@@ -132,7 +138,9 @@ def test_queue_ls_show_replay(
         )
     )
     row = runtime.store.claim_due("w", 1, 60)[0]
-    runtime.store.mark_failed(row, owner="w", code="PARTNER_REJECTED", error="no", next_attempt_at=None)
+    runtime.store.mark_failed(
+        row, owner="w", code="PARTNER_REJECTED", error="no", next_attempt_at=None
+    )
     runtime.close()
 
     assert run(config_file, "queue", "ls", "--status", "dead") == 0

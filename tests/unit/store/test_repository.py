@@ -16,14 +16,16 @@ from gateway.store import (
 from gateway.store.schema import journal, utcnow
 
 
-def outbound(message_id: str = "m-1", key: str = "k-1", body: str = "h1") -> OutboundRecord:
+def outbound(
+    message_id: str = "m-1", key: str = "k-1", body: str = "h1", case: str | None = "K-1"
+) -> OutboundRecord:
     return OutboundRecord(
         message_id=message_id,
         partner="tis",
         operation="SubmitExecutionNotification",
         message_type="tis.execution_notification",
         payload=b"<signed/>",
-        ordering_key="K-1",
+        ordering_key=case,
         correlation_id=None,
         idempotency_key=key,
         request_sha256=body,
@@ -87,7 +89,7 @@ def test_concurrent_same_key_stores_one_message(store: Store) -> None:
 
 def test_claim_leases_and_hides_rows(store: Store) -> None:
     for i in range(3):
-        store.accept_outbound(outbound(message_id=f"m-{i}", key=f"k-{i}"))
+        store.accept_outbound(outbound(message_id=f"m-{i}", key=f"k-{i}", case=f"K-{i}"))
     first = store.claim_due("w1", 2, 60)
     assert [r["message_id"] for r in first] == ["m-0", "m-1"]
     second = store.claim_due("w2", 5, 60)
@@ -111,7 +113,9 @@ def test_failure_schedules_retry_or_dead_letter(store: Store) -> None:
     store.accept_outbound(outbound())
     row = store.claim_due("w", 1, 60)[0]
     later = utcnow() + timedelta(hours=1)
-    store.mark_failed(row, owner="w", code="PARTNER_UNAVAILABLE", error="down", next_attempt_at=later)
+    store.mark_failed(
+        row, owner="w", code="PARTNER_UNAVAILABLE", error="down", next_attempt_at=later
+    )
     got = store.get_outbound("m-1")
     assert got is not None and got["status"] == "pending" and got["attempts"] == 1
     assert store.claim_due("w", 1, 60) == []  # not due yet
@@ -119,10 +123,12 @@ def test_failure_schedules_retry_or_dead_letter(store: Store) -> None:
     row = store.claim_due("w", 1, 60)[0]
     store.mark_failed(row, owner="w", code="PARTNER_REJECTED", error="no", next_attempt_at=None)
     got = store.get_outbound("m-1")
-    assert got is not None and got["status"] == "dead" and got["last_error_code"] == "PARTNER_REJECTED"
+    assert (
+        got is not None and got["status"] == "dead" and got["last_error_code"] == "PARTNER_REJECTED"
+    )
     statuses = [e["status"] for e in store.journal_for("m-1")]
     assert statuses == ["accepted", "retry", "replayed", "dead"]
-    replayed = [e for e in store.journal_for("m-1") if e["status"] == "replayed"][0]
+    replayed = next(e for e in store.journal_for("m-1") if e["status"] == "replayed")
     assert replayed["actor"] == "test" and replayed["detail"] == "partner is back"
 
 
@@ -146,6 +152,6 @@ def test_inbox_cursor_and_ack(store: Store) -> None:
     acked = store.ack_inbox("i-0")
     assert acked is not None and acked["acked_at"] is not None
     assert store.ack_inbox("i-0") is not None  # idempotent
-    assert [r["message_id"] for r in store.inbox_after(0, 10)][0] == "i-1"
+    assert next(r["message_id"] for r in store.inbox_after(0, 10)) == "i-1"
     assert len(store.inbox_after(0, 10, include_acked=True)) == 5
     assert store.ack_inbox("nope") is None

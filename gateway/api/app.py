@@ -150,12 +150,12 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         exchange = await run_in_threadpool(runtime.routes.outbound, exchange)
         if worker is not None and exchange.created:
             worker.wake()
-        row = runtime.store.get_outbound(exchange.message_id)
-        body = Accepted(
-            id=exchange.message_id,
-            status=row["status"] if row else "pending",
-            message_type=message_type,
-        )
+        status = "pending"
+        if not exchange.created:
+            # An idempotent repeat answers where the first message stands now.
+            row = runtime.store.get_outbound(exchange.message_id)
+            status = row["status"] if row else status
+        body = Accepted(id=exchange.message_id, status=status, message_type=message_type)
         headers = {"Location": f"/v1/messages/{exchange.message_id}"}
         if not exchange.created:
             headers["Idempotent-Replayed"] = "true"

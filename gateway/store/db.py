@@ -8,7 +8,6 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.pool import NullPool
 
 __all__ = ["create_store_engine", "is_sqlite", "migrate"]
 
@@ -32,9 +31,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    # Take the write lock at BEGIN so two writers queue on busy_timeout instead of one
-    # failing with "database is locked" when it upgrades a read transaction.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Writers (Store.transaction) take the write lock at BEGIN IMMEDIATE so two writers queue
+    # on busy_timeout instead of one failing with "database is locked" when it upgrades a
+    # read transaction; reads stay DEFERRED so they never wait for the write lock.
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 def create_store_engine(url: str, *, echo: bool = False) -> Engine:
@@ -47,9 +48,12 @@ def create_store_engine(url: str, *, echo: bool = False) -> Engine:
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 30},
-            # One connection per checkout: SQLite connections are cheap, and a pool of them
-            # would hold WAL read snapshots open between requests.
-            poolclass=NullPool if ":memory:" not in url else None,
+            # Pooled: opening a connection per transaction costs the PRAGMAs and, when the last
+            # connection closes, a WAL checkpoint with its fsyncs. The pool rolls back on
+            # return, so an idle pooled connection holds no read snapshot.
+            pool_size=8,
+            max_overflow=16,
+            pool_pre_ping=False,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -1,0 +1,1 @@
+"""Benchmarks of plus-gateway (``make bench`` runs :mod:`bench.run`); not part of the tests."""

@@ -1,0 +1,275 @@
+"""Delivery benchmark: drain rate, enqueue and claim rates by backlog size, RSS over 100k.
+
+    .venv/bin/python -m bench.delivery [--sizes 10000,1000000] [--drain 400] [--rss 100000]
+
+Loopback only, bounded in time, no assertions: it prints figures (and writes them as JSON to
+bench/results/delivery.json). PostgreSQL parts run when PLUSGW_TEST_POSTGRES_URL is set; they
+use a throwaway schema.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, text
+
+from gateway.signing.keys import init_keys
+from gateway.store import OutboundRecord, Store, create_store_engine, migrate
+from gateway.store.schema import outbox, utcnow
+from tests.integration.procs import (
+    gateway_proc,
+    post_notification,
+    received,
+    sim_proc,
+    write_config,
+)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PG = os.environ.get("PLUSGW_TEST_POSTGRES_URL")
+
+
+def _pg_schema(url: str) -> tuple[str, Any]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = create_store_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}", (admin, schema)
+
+
+def _drop(handle: Any) -> None:
+    admin, schema = handle
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+# -- drain to the simulator --------------------------------------------------------------
+
+
+def drain(tmp: Path, keys: Path, url: str, instances: int, n: int) -> dict[str, Any]:
+    """Queue ``n`` messages with delivery off, then time ``instances`` gateways draining them."""
+    from tests.conftest import free_port
+
+    sim_port = free_port()
+    base = write_config(tmp, keys, url, sim_port=sim_port)
+    sim = sim_proc(base, tmp)
+    sim.start()
+    off = write_config(tmp, keys, url, sim_port=sim_port, delivery={"enabled": False})
+    loader = gateway_proc(off, tmp, "loader")
+    loader.start()
+    t0 = time.perf_counter()
+    with httpx.Client(timeout=10) as client:
+        ids = [post_notification(client, loader.url, f"K-{i % 50}") for i in range(n)]
+    enqueue_s = time.perf_counter() - t0
+    loader.stop()
+    gws = [
+        gateway_proc(write_config(tmp, keys, url, sim_port=sim_port), tmp, f"gw{i}")
+        for i in range(instances)
+    ]
+    t0 = time.perf_counter()
+    for g in gws:
+        g.popen = None
+        g.start()
+    started = time.perf_counter()
+    want = {i for i in ids if i}
+    while time.perf_counter() - started < 300:
+        snap = received(sim)
+        if len(snap["received"]) >= len(want):
+            break
+        time.sleep(0.1)
+    drained_s = time.perf_counter() - started
+    for g in gws:
+        g.stop()
+    sim.stop()
+    return {
+        "messages": len(want),
+        "instances": instances,
+        "api_enqueue_per_s": round(len(want) / enqueue_s, 1),
+        "drain_per_s": round(len(snap["received"]) / drained_s, 1),
+        "delivered": len(snap["received"]),
+        "duplicates": snap["duplicates"],
+    }
+
+
+# -- enqueue and claim at backlog sizes --------------------------------------------------
+
+
+def _backlog(store: Store, size: int) -> float:
+    """Bulk-insert ``size`` pending rows with plain SQL (5000 cases round-robin)."""
+    now = utcnow()
+    t0 = time.perf_counter()
+    chunk = 20_000
+    with store.engine.begin() as conn:
+        for start in range(0, size, chunk):
+            conn.execute(
+                insert(outbox),
+                [
+                    {
+                        "message_id": f"b-{i}",
+                        "partner": "tis",
+                        "operation": "SubmitExecutionNotification",
+                        "message_type": "tis.execution_notification",
+                        "ordering_key": f"K-{i % 5000}",
+                        "correlation_id": None,
+                        "payload": b"<x/>" * 200,
+                        "payload_sha256": "0" * 64,
+                        "status": "pending",
+                        "attempts": 0,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in range(start, min(start + chunk, size))
+                ],
+            )
+    return time.perf_counter() - t0
+
+
+def rates(url: str, size: int, seconds: float = 10.0) -> dict[str, Any]:
+    """Enqueue (accept_outbound, one durable transaction each) and claim rates over ``size``."""
+    engine = create_store_engine(url)
+    migrate(engine)
+    store = Store(engine)
+    fill_s = _backlog(store, size)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE outbox"))
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds and n < 2000:
+        store.accept_outbound(
+            OutboundRecord(
+                message_id=f"e-{uuid.uuid4().hex}",
+                partner="tis",
+                operation="SubmitExecutionNotification",
+                message_type="tis.execution_notification",
+                payload=b"<x/>" * 200,
+                ordering_key=f"E-{n % 100}",
+                correlation_id=None,
+                idempotency_key=uuid.uuid4().hex,
+                request_sha256="0" * 64,
+            )
+        )
+        n += 1
+    enqueue = n / (time.perf_counter() - t0)
+    claimed, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds and claimed < 4000:
+        rows = store.claim_due("bench", 20, 600)
+        if not rows:
+            break
+        claimed += len(rows)
+    claim = claimed / (time.perf_counter() - t0)
+    engine.dispose()
+    return {
+        "backlog": size,
+        "fill_seconds": round(fill_s, 1),
+        "enqueue_per_s": round(enqueue, 1),
+        "claim_rows_per_s": round(claim, 1),
+    }
+
+
+# -- memory ------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def rss(url: str, total: int, seconds: float = 240) -> dict[str, Any]:
+    """Accept, claim and deliver ``total`` messages through the store; RSS every tenth."""
+    engine = create_store_engine(url)
+    migrate(engine)
+    store = Store(engine)
+    samples: list[tuple[int, float]] = []
+    done, t0 = 0, time.perf_counter()
+    step = max(total // 10, 1)
+    while done < total and time.perf_counter() - t0 < seconds:
+        for _ in range(100):
+            store.accept_outbound(
+                OutboundRecord(
+                    message_id=f"r-{done}-{uuid.uuid4().hex[:8]}",
+                    partner="tis",
+                    operation="SubmitExecutionNotification",
+                    message_type="tis.execution_notification",
+                    payload=b"<x/>" * 200,
+                    ordering_key=None,
+                    correlation_id=None,
+                    idempotency_key=uuid.uuid4().hex,
+                    request_sha256="0" * 64,
+                )
+            )
+        for row in store.claim_due("rss", 100, 600):
+            store.mark_delivered(row, {"Status": "ACCEPTED"}, "rss")
+        done += 100
+        if done % step == 0:
+            samples.append((done, round(_rss_mb(), 1)))
+    engine.dispose()
+    first = samples[1][1] if len(samples) > 1 else samples[0][1]
+    growth = (samples[-1][1] - first) / first * 100 if samples else 0.0
+    return {
+        "messages": done,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "rss_mb": samples,
+        "growth_after_warmup_percent": round(growth, 1),
+    }
+
+
+def main() -> None:
+    """Run the parts asked for and print / save the figures."""
+    parser = argparse.ArgumentParser(prog="bench.delivery")
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--drain", type=int, default=400)
+    parser.add_argument("--rss", type=int, default=100_000)
+    parser.add_argument("--skip", default="", help="comma list of: drain,rates,rss")
+    args = parser.parse_args()
+    skip = set(args.skip.split(","))
+    out: dict[str, Any] = {"pg": bool(PG)}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        keys = tmp / "keys"
+        init_keys(keys, ["gateway", "tis-sim"])
+        if "drain" not in skip:
+            out["drain_sqlite_1"] = drain(tmp, keys, f"sqlite:///{tmp}/drain.db", 1, args.drain)
+            print("drain sqlite x1", out["drain_sqlite_1"], flush=True)
+            if PG:
+                url, handle = _pg_schema(PG)
+                migrate(create_store_engine(url))
+                out["drain_pg_2"] = drain(tmp, keys, url, 2, args.drain)
+                print("drain postgres x2", out["drain_pg_2"], flush=True)
+                _drop(handle)
+        if "rates" not in skip:
+            for size in [int(s) for s in args.sizes.split(",")]:
+                r = rates(f"sqlite:///{tmp}/rates-{size}.db", size)
+                out[f"rates_sqlite_{size}"] = r
+                print("rates sqlite", r, flush=True)
+                if PG:
+                    url, handle = _pg_schema(PG)
+                    r = rates(url, size)
+                    out[f"rates_pg_{size}"] = r
+                    print("rates postgres", r, flush=True)
+                    _drop(handle)
+        if "rss" not in skip:
+            shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else tmp
+            db = shm / f"rss-{uuid.uuid4().hex[:6]}.db"
+            try:
+                out["rss_sqlite_shm"] = rss(f"sqlite:///{db}", args.rss)
+            finally:
+                for p in shm.glob(f"{db.name}*"):
+                    p.unlink()
+            print("rss", out["rss_sqlite_shm"], flush=True)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "delivery.json").write_text(json.dumps(out, indent=2), "utf-8")
+
+
+if __name__ == "__main__":
+    main()

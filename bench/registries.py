@@ -1,0 +1,251 @@
+"""Benchmark: registry query latency through the gateway vs a direct zeep call.
+
+Run from the project root::
+
+    .venv/bin/python -m bench.registries [--n 500] [--profile-n 200]
+
+Starts, on loopback in this process, the VISS simulator and the gateway (temp keys, temp
+SQLite store), then measures in the same run:
+
+1. VIIS query latency: PLUS -> gateway (JSON, audit row written, answer verified, validated,
+   mapped) -> simulator, against a direct zeep call to the same simulator (zeep parses the
+   answer but verifies nothing and writes nothing). Both over HTTP keep-alive, sequential.
+2. The profile fan-out (all four registries in parallel) against the slowest single registry,
+   first as is and then with 50 ms latency injected into one registry.
+
+Prints p50/p99 in milliseconds. Not a test: figures depend on the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import zeep
+from zeep.transports import Transport
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _serve(app: Any, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"server on {port} did not start")
+        time.sleep(0.02)
+    return server
+
+
+def _pct(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
+
+
+def _measure(fn: Callable[[], None], n: int, warmup: int = 30) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - started)
+    return out
+
+
+def _line(name: str, samples: list[float]) -> str:
+    return (
+        f"{name:<44} p50 {_pct(samples, 0.5):7.2f} ms   p99 {_pct(samples, 0.99):7.2f} ms   "
+        f"mean {statistics.fmean(samples) * 1000:7.2f} ms   n={len(samples)}"
+    )
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500, help="queries per single measurement")
+    parser.add_argument("--profile-n", type=int, default=200, help="profile requests")
+    args = parser.parse_args()
+
+    from gateway.api import create_app
+    from gateway.config import load_settings
+    from gateway.registries.contract import REGISTRIES
+    from gateway.registries.header import VissHeader, parse_identifier
+    from gateway.registries.sim import FaultPlan, VissSimulator, create_viss_app
+    from gateway.runtime import Runtime
+    from gateway.signing.keys import init_keys
+    from gateway.soap.client import pooled_session, zeep_settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-registries-"))
+    keys = tmp / "keys"
+    init_keys(keys, ["gateway", "tis-sim", "viss-sim"])
+    api_port, viss_port = _free_port(), _free_port()
+    settings = load_settings(
+        ROOT / "config.yaml",
+        api={"port": api_port},
+        store={"url": f"sqlite:///{tmp}/gateway.db"},
+        signing={
+            "key": str(keys / "gateway-key.pem"),
+            "certificate": str(keys / "gateway-cert.pem"),
+        },
+        partners={"tis": {"trust": {"certificates": [str(keys / "tis-sim-cert.pem")]}}},
+        simulators={
+            "viss": {
+                "port": viss_port,
+                "key": str(keys / "viss-sim-key.pem"),
+                "certificate": str(keys / "viss-sim-cert.pem"),
+                "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
+            }
+        },
+        registries={
+            "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
+            "trust": {"certificates": [str(keys / "viss-sim-cert.pem")]},
+        },
+        logging={"level": "WARNING"},
+    )
+    sim = VissSimulator(settings)
+    servers = [_serve(create_viss_app(sim), viss_port)]
+    runtime = Runtime(settings)
+    servers.append(_serve(create_app(runtime, None), api_port))
+    gateway = f"http://127.0.0.1:{api_port}"
+    person = sim.population.find("several_documents", "disability", "employed", "social")[0]
+    body = {
+        "personal_code": person.personal_code,
+        "purpose": "benchmark",
+        "officer_id": "bench",
+        "case_id": "VPD-BENCH-1",
+    }
+
+    # Direct zeep: the same WSDL, header blocks and simulator; no verification, no audit.
+    cfg = settings.registries
+    transport = Transport(session=pooled_session(), operation_timeout=5)
+    client = zeep.Client(str(cfg.wsdl), transport=transport, settings=zeep_settings())
+    service = client.create_service(
+        "{urn:lv:vraa:viss:v1:wsdl}ViisBinding", f"http://127.0.0.1:{viss_port}/soap/viss/viis"
+    )
+    header = VissHeader(
+        client=parse_identifier(cfg.client_id, service=False, key="client_id"),
+        service=parse_identifier(cfg.registries["viis"].service_id, service=True, key="service"),
+        user_id="bench",
+        id="PLUS-bench",
+        protocol_version=cfg.protocol_version,
+        issue="VPD-BENCH-1",
+        purpose="benchmark",
+        legal_basis=cfg.legal_basis,
+    )
+
+    def direct() -> None:
+        result = service.GetEducation(
+            PersonalCode=person.personal_code, _soapheaders=header.elements()
+        )
+        assert result is not None
+
+    http = httpx.Client(timeout=10)
+
+    def ask(registry: str) -> Callable[[], None]:
+        def call() -> None:
+            r = http.post(f"{gateway}/v1/registries/{registry}/queries", json=body)
+            assert r.status_code == 200, r.text
+
+        return call
+
+    def profile() -> None:
+        r = http.post(f"{gateway}/v1/registries/profile", json=body)
+        assert r.status_code == 200
+        assert all(e["status"] == "ok" for e in r.json()["registries"].values()), r.text
+
+    print(f"plus-gateway registry benchmark ({args.n} queries each, sequential, loopback)")
+    # Interleave the two in blocks so drift (CPU frequency, page cache) hits both alike.
+    via_gateway: list[float] = []
+    via_zeep: list[float] = []
+    block = max(1, args.n // 5)
+    for _ in range(5):
+        via_zeep += _measure(direct, block)
+        via_gateway += _measure(ask("viis"), block)
+    print(_line("VIIS direct zeep -> simulator", via_zeep))
+    print(_line("VIIS PLUS -> gateway -> simulator", via_gateway))
+    print(
+        f"{'gateway overhead':<44} p50 {_pct(via_gateway, 0.5) - _pct(via_zeep, 0.5):+7.2f} ms"
+        f"   p99 {_pct(via_gateway, 0.99) - _pct(via_zeep, 0.99):+7.2f} ms"
+    )
+
+    # Where the gateway's time goes (in process, same answer each time).
+    from gateway.registries.audit import AuditEntry
+    from gateway.registries.header import read_header
+    from gateway.soap.envelope import build_envelope, parse_envelope
+
+    viis = runtime.registries.clients["viis"]
+    raw = build_envelope(viis.request_payload(person.personal_code), header.serialize())
+    answer = sim.answer("viis", raw)[1]
+    envelope = parse_envelope(answer, runtime.limits)
+    signed = viis.trust.verify(envelope.body)
+    entry = AuditEntry("viis", "bench", "benchmark", "VPD-BENCH-1", person.personal_code, "q", "ok")
+    print("\nwhere the gateway's time goes (in process)")
+    for name, fn in (
+        (
+            "  parse answer envelope",
+            lambda: parse_envelope(answer, runtime.limits),
+        ),
+        ("  read + validate echoed header", lambda: read_header(envelope.header, viis.schemas)),
+        ("  verify signature (signxml)", lambda: viis.trust.verify(envelope.body)),
+        (
+            "  XSD validate + map to JSON",
+            lambda: (
+                viis.schemas.validate(signed, viis.contract.schema),
+                viis.mapping.to_canonical(signed),
+            ),
+        ),
+        (
+            "  audit row (SQLite, synchronous=FULL)",
+            lambda: runtime.registries.audit.record([entry]),
+        ),
+        ("  (simulator: build + sign the answer)", lambda: sim.answer("viis", raw)),
+    ):
+        print(_line(name, _measure(fn, max(20, args.n // 5), warmup=5)))
+
+    for title, plan in (
+        ("no injected latency", None),
+        ("50 ms latency injected into RD", FaultPlan(registry="rd", mode="latency", delay=0.05)),
+    ):
+        sim.reset()
+        if plan is not None:
+            sim.set_fault(plan)
+        print(f"\nprofile fan-out, {title}")
+        singles = {n: _measure(ask(n), args.profile_n // 2, warmup=5) for n in REGISTRIES}
+        for name, samples in singles.items():
+            print(_line(f"  single {name}", samples))
+        slowest = max(singles, key=lambda n: _pct(singles[n], 0.5))
+        fan = _measure(profile, args.profile_n, warmup=5)
+        print(_line("  profile (4 in parallel)", fan))
+        print(
+            f"  {'profile p50 - slowest single p50 (' + slowest + ')':<42} "
+            f"{_pct(fan, 0.5) - _pct(singles[slowest], 0.5):+7.2f} ms"
+        )
+
+    http.close()
+    for server in servers:
+        server.should_exit = True
+    runtime.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -230,6 +230,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,1000000")
     parser.add_argument("--drain", type=int, default=400)
     parser.add_argument("--rss", type=int, default=100_000)
+    parser.add_argument("--rss-seconds", type=float, default=240, help="time bound of the RSS run")
     parser.add_argument("--skip", default="", help="comma list of: drain,rates,rss")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
@@ -262,7 +263,7 @@ def main() -> None:
             shm = Path("/dev/shm") if Path("/dev/shm").is_dir() else tmp
             db = shm / f"rss-{uuid.uuid4().hex[:6]}.db"
             try:
-                out["rss_sqlite_shm"] = rss(f"sqlite:///{db}", args.rss)
+                out["rss_sqlite_shm"] = rss(f"sqlite:///{db}", args.rss, args.rss_seconds)
             finally:
                 for p in shm.glob(f"{db.name}*"):
                     p.unlink()

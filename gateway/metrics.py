@@ -15,25 +15,41 @@ if TYPE_CHECKING:
 __all__ = ["Metrics"]
 
 
-class _OutboxCollector(Collector):
-    """Queue depth per partner and status, read from the store at scrape time."""
+#: ``(partner, operation, status, count, oldest age in seconds)`` rows from the store.
+OutboxGauges = Callable[[], list[tuple[str, str, str, int, float | None]]]
 
-    def __init__(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
-        self._counts = counts
+
+class _OutboxCollector(Collector):
+    """Queue depth and age per partner, operation and status, read from the store at scrape."""
+
+    def __init__(self, gauges: OutboxGauges) -> None:
+        self._gauges = gauges
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily(
+        depth = GaugeMetricFamily(
             "plusgw_outbox_messages",
-            "Outbox messages by partner and status",
-            labels=["partner", "status"],
+            "Outbox messages by partner, operation and status (dead = dead letters)",
+            labels=["partner", "operation", "status"],
+        )
+        oldest = GaugeMetricFamily(
+            "plusgw_outbox_oldest_age_seconds",
+            "Age of the oldest message waiting (pending or sending) per partner and operation",
+            labels=["partner", "operation"],
         )
         try:
-            counts = self._counts()
-        except Exception:  # noqa: BLE001 - a scrape must not fail because the store is down
-            counts = {}
-        for (partner, status), n in sorted(counts.items()):
-            family.add_metric([partner, status], n)
-        yield family
+            rows = self._gauges()
+        except Exception:
+            rows = []
+        waiting: dict[tuple[str, str], float] = {}
+        for partner, operation, status, n, age in sorted(rows, key=lambda r: r[:3]):
+            depth.add_metric([partner, operation, status], n)
+            if status in ("pending", "sending") and age is not None:
+                key = (partner, operation)
+                waiting[key] = max(waiting.get(key, 0.0), age)
+        for (partner, operation), age in sorted(waiting.items()):
+            oldest.add_metric([partner, operation], age)
+        yield depth
+        yield oldest
 
 
 class Metrics:
@@ -66,10 +82,22 @@ class Metrics:
             ["partner", "operation", "outcome"],
             registry=self.registry,
         )
+        self.dead_letters = Counter(
+            "plusgw_dead_letters_total",
+            "Outbound messages given up on (dead letter), by reason code",
+            ["partner", "operation", "code"],
+            registry=self.registry,
+        )
+        self.pushes = Counter(
+            "plusgw_push_attempts_total",
+            "Pushes of inbox messages to the PLUS webhook by outcome (delivered, retry, dead)",
+            ["outcome"],
+            registry=self.registry,
+        )
 
-    def watch_outbox(self, counts: Callable[[], dict[tuple[str, str], int]]) -> None:
-        """Publish outbox depth, read lazily from ``counts`` at scrape time."""
-        self.registry.register(_OutboxCollector(counts))
+    def watch_outbox(self, gauges: OutboxGauges) -> None:
+        """Publish outbox depth and oldest age, read lazily from ``gauges`` at scrape time."""
+        self.registry.register(_OutboxCollector(gauges))
 
     def observe(self, exchange: Exchange, seconds: float) -> None:
         """Count one message that crossed its route."""

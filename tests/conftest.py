@@ -33,9 +33,7 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_settings(
-    tmp_path: Path, keys_dir: Path
-) -> Callable[..., Settings]:
+def make_settings(tmp_path: Path, keys_dir: Path) -> Callable[..., Settings]:
     """Settings from the real config.yaml, pointed at temp keys, a temp DB and free ports."""
 
     def factory(**overrides: Any) -> Settings:

@@ -148,6 +148,14 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             correlation_id=request.headers.get("x-correlation-id"),
         )
         exchange = await run_in_threadpool(runtime.routes.outbound, exchange)
+        structlog.contextvars.bind_contextvars(
+            message_id=exchange.message_id, correlation_id=exchange.correlation_id
+        )
+        log.info(
+            "outbound accepted",
+            message_type=message_type,
+            idempotent_repeat=not exchange.created,
+        )
         if worker is not None and exchange.created:
             worker.wake()
         status = "pending"
@@ -296,7 +304,9 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             await run_in_threadpool(_journal_rejection, runtime, exchange, exc)
             return Response(build_fault(exc), status_code=500, media_type="text/xml; charset=utf-8")
         assert exchange.mapping is not None and exchange.partner_message_id is not None
-        structlog.contextvars.bind_contextvars(message_id=exchange.message_id)
+        structlog.contextvars.bind_contextvars(
+            message_id=exchange.message_id, correlation_id=exchange.correlation_id
+        )
         log.info(
             "inbound accepted",
             partner=partner,

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from gateway.delivery.backoff import next_attempt
+from gateway.delivery.push import InboxPusher
 from gateway.errors import GatewayError
 from gateway.store.schema import utcnow
 
@@ -38,6 +40,9 @@ class DeliveryWorker:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_cycle_at: float | None = None
+        self.pusher = (
+            InboxPusher(runtime, self.owner, runtime.session) if runtime.settings.push.url else None
+        )
 
     def start(self) -> None:
         """Start the background thread."""
@@ -66,7 +71,7 @@ class DeliveryWorker:
         while not self._stop.is_set():
             try:
                 busy = self.run_once()
-            except Exception:  # noqa: BLE001 - the loop must survive a store outage
+            except Exception:
                 log.exception("delivery cycle failed")
                 busy = 0
             self.last_cycle_at = time.monotonic()
@@ -75,15 +80,23 @@ class DeliveryWorker:
                 self._wake.clear()
 
     def run_once(self) -> int:
-        """Claim and process one batch; returns how many messages were handled."""
-        rows = self.runtime.store.claim_due(
-            self.owner, self.settings.batch_size, self.settings.lease_seconds
-        )
-        for row in rows:
-            if self._stop.is_set():
+        """Claim and process one batch (and one push); returns how many were handled."""
+        store = self.runtime.store
+        rows = store.claim_due(self.owner, self.settings.batch_size, self.settings.lease_seconds)
+        for i, row in enumerate(rows):
+            if self._stop.is_set() or not self._lease_lasts(row):
+                # Give the rest back now rather than let them wait for the lease to expire;
+                # sending after our lease ran out could overlap with another worker.
+                store.release([r["id"] for r in rows[i:]], self.owner)
                 break
             self.deliver(row)
-        return len(rows)
+        pushed = self.pusher.run_once() if self.pusher and not self._stop.is_set() else 0
+        return len(rows) + pushed
+
+    def _lease_lasts(self, row: dict[str, Any]) -> bool:
+        p = self.runtime.settings.partner(row["partner"])
+        worst = timedelta(seconds=p.connect_timeout + p.operation_timeout + 1)
+        return bool(utcnow() + worst < row["lease_until"])
 
     def deliver(self, row: dict[str, Any]) -> None:
         """Send one claimed row and record what happened."""
@@ -91,14 +104,17 @@ class DeliveryWorker:
         partner = row["partner"]
         bound = log.bind(message_id=row["message_id"], partner=partner, operation=row["operation"])
         client = self.runtime.clients[partner]
-        policy = self.runtime.settings.partner(partner).retry
+        policy = self.runtime.settings.partner(partner).retry_for(
+            row["operation"], row["message_type"]
+        )
         try:
             ack = client.send(row["operation"], row["payload"], message_id=row["message_id"])
         except GatewayError as exc:
             when = next_attempt(
                 exc,
                 attempts_done=row["attempts"] + 1,
-                created_at=row["created_at"],
+                # A replay restarts the clock of max_age.
+                created_at=row.get("replayed_at") or row["created_at"],
                 now=utcnow(),
                 policy=policy,
             )
@@ -107,8 +123,11 @@ class DeliveryWorker:
             )
             outcome = "retry" if when else "dead"
             self.runtime.metrics.deliveries.labels(partner, row["operation"], outcome).inc()
+            if when is None:
+                self.runtime.metrics.dead_letters.labels(partner, row["operation"], exc.code).inc()
             bound.warning("delivery failed", code=exc.code, error=exc.message, outcome=outcome)
             return
-        store.mark_delivered(row, ack or {}, self.owner)
+        if not store.mark_delivered(row, ack or {}, self.owner):
+            bound.warning("delivered, but the lease was taken over meanwhile")
         self.runtime.metrics.deliveries.labels(partner, row["operation"], "delivered").inc()
         bound.info("delivered", attempts=row["attempts"] + 1)

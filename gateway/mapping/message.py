@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-
 import re
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -44,9 +43,18 @@ def _is_datetime(value: object) -> bool:
     if not isinstance(value, str) or not _DATETIME_RE.fullmatch(value):
         return False
     try:
-        return datetime.fromisoformat(value).tzinfo is not None
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return False
+    offset = parsed.utcoffset()
+    if offset is None:
+        return False
+    # xs:dateTime allows offsets up to +-14:00 with minutes below 60; Python is more lenient
+    # (it reads "+02:60" as three hours), so check the text as the XSD does.
+    if value.endswith("Z"):
+        return True
+    hours, minutes = int(value[-5:-3]), int(value[-2:])
+    return minutes < 60 and (hours, minutes) <= (14, 0)
 
 
 # Our own format checker: jsonschema's date-time check needs an optional package, and we want

@@ -51,15 +51,22 @@ def parse_envelope(raw: bytes, limits: XmlLimits) -> Envelope:
     return Envelope(root=root, header=header, body=children[0])
 
 
-def build_envelope(payload: bytes) -> bytes:
-    """Wrap an already serialized payload (e.g. signed, so never re-serialized) in a Body."""
+def build_envelope(payload: bytes, header: bytes | None = None) -> bytes:
+    """Wrap an already serialized payload (e.g. signed, so never re-serialized) in a Body.
+
+    ``header``, when given, is the serialized content of the SOAP Header (one or more header
+    blocks, each declaring its own namespaces), placed before the Body as it is.
+    """
     if payload.startswith(b"<?xml"):
         payload = payload[payload.index(b"?>") + 2 :].lstrip()
+    head = b"<soap:Header>" + header + b"</soap:Header>" if header else b""
     return (
         b'<?xml version="1.0" encoding="UTF-8"?>'
         b'<soap:Envelope xmlns:soap="'
         + SOAP_ENV.encode()
-        + b'"><soap:Body>'
+        + b'">'
+        + head
+        + b"<soap:Body>"
         + payload
         + b"</soap:Body></soap:Envelope>"
     )

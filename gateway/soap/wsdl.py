@@ -24,7 +24,7 @@ def served_wsdl(path: Path, *, service: str, port: str, address: str) -> bytes:
     root = parse_xml(path.read_bytes())
     ns = {"wsdl": _WSDL, "soap": _SOAP}
     found = root.xpath(
-        f"wsdl:service[@name=$s]/wsdl:port[@name=$p]/soap:address", namespaces=ns, s=service, p=port
+        "wsdl:service[@name=$s]/wsdl:port[@name=$p]/soap:address", namespaces=ns, s=service, p=port
     )
     if not found:
         raise ConfigError(f"{path}: no service {service!r} with port {port!r}")

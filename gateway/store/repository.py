@@ -10,19 +10,32 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.errors import BadInputError, StoreUnavailableError
-from gateway.store.schema import idempotency_keys, inbox, journal, outbox, utcnow
+from gateway.store.chain import GENESIS, entry_hash
+from gateway.store.schema import (
+    idempotency_keys,
+    inbox,
+    journal,
+    journal_chain,
+    outbox,
+    utcnow,
+)
 
 __all__ = [
+    "ChainVerdict",
     "IdempotencyConflictError",
     "InboundRecord",
     "OutboundRecord",
     "Store",
     "sha256_hex",
 ]
+
+# Literal (not bound) status lists, so SQLite's planner can match the partial indexes.
+_LIVE = "IN ('pending', 'sending')"
+_HELD = "IN ('pending', 'sending', 'dead')"
 
 
 def sha256_hex(data: bytes) -> str:
@@ -65,6 +78,18 @@ class InboundRecord:
     payload: bytes
 
 
+@dataclass(frozen=True)
+class ChainVerdict:
+    """What ``Store.verify_journal`` found: ok, or the first entry that does not fit."""
+
+    ok: bool
+    checked: int
+    head_id: int
+    head_hash: str | None
+    bad_id: int | None = None
+    problem: str | None = None
+
+
 class Store:
     """Journal, inbox, outbox and idempotency keys over one SQLAlchemy engine."""
 
@@ -75,19 +100,45 @@ class Store:
     def transaction(self) -> Iterator[Connection]:
         """One transaction; database outages surface as StoreUnavailableError (retryable)."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                # On SQLite a write transaction takes the write lock at BEGIN (see db.py);
+                # plain reads elsewhere stay deferred and never queue behind writers.
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+                with conn.begin():
+                    yield conn
         except OperationalError as exc:
             raise StoreUnavailableError(f"store unavailable: {exc.orig}") from exc
 
     # -- journal -------------------------------------------------------------------------
 
     def _journal(self, conn: Connection, **values: Any) -> None:
+        """Append one entry to the hash chain, inside the caller's transaction.
+
+        The chain head row is locked first (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
+        BEGIN IMMEDIATE already serializes writers), so appends from several instances form
+        one linear chain. Ids are assigned here, gap-free, under that lock. Call it last in a
+        transaction so the lock is held only until the commit.
+        """
         payload = values.get("payload")
         if payload is not None and "payload_sha256" not in values:
             values["payload_sha256"] = sha256_hex(payload)
         values.setdefault("at", utcnow())
+        head = conn.execute(
+            select(journal_chain.c.last_id, journal_chain.c.last_hash)
+            .where(journal_chain.c.id == 1)
+            .with_for_update()
+        ).first()
+        if head is None:
+            raise StoreUnavailableError("journal chain head missing; run the migrations")
+        values["id"] = int(head.last_id) + 1
+        values["prev_hash"] = head.last_hash or GENESIS
+        values["entry_hash"] = entry_hash(values)
         conn.execute(insert(journal).values(**values))
+        conn.execute(
+            update(journal_chain)
+            .where(journal_chain.c.id == 1)
+            .values(last_id=values["id"], last_hash=values["entry_hash"])
+        )
 
     def journal(self, **values: Any) -> None:
         """Append one journal entry in its own transaction (rejections, operator actions)."""
@@ -201,15 +252,35 @@ class Store:
         *,
         status: str | None = None,
         partner: str | None = None,
-        limit: int = 100,
+        operation: str | None = None,
+        code: str | None = None,
+        older_than: timedelta | None = None,
+        stuck: bool = False,
+        limit: int | None = 100,
     ) -> list[dict[str, Any]]:
-        """Outbox rows, oldest first, without payloads."""
+        """Outbox rows, oldest first, without payloads, filtered.
+
+        ``code`` matches the last error code (the dead letter's reason); ``older_than`` the age
+        since acceptance; ``stuck`` selects rows ``sending`` whose lease has run out.
+        """
         cols = [c for c in outbox.c if c.name != "payload"]
-        query = select(*cols).order_by(outbox.c.id).limit(limit)
+        query = select(*cols).order_by(outbox.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         if status:
             query = query.where(outbox.c.status == status)
         if partner:
             query = query.where(outbox.c.partner == partner)
+        if operation:
+            query = query.where(
+                or_(outbox.c.operation == operation, outbox.c.message_type == operation)
+            )
+        if code:
+            query = query.where(outbox.c.last_error_code == code)
+        if older_than is not None:
+            query = query.where(outbox.c.created_at <= utcnow() - older_than)
+        if stuck:
+            query = query.where(outbox.c.status == "sending", outbox.c.lease_until < utcnow())
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
 
@@ -219,17 +290,35 @@ class Store:
         """Lease up to ``limit`` due messages to ``owner``, oldest first.
 
         Due means pending with ``next_attempt_at`` passed, or sending with an expired lease (a
-        worker died mid-send). The lease is written in the same transaction that selects, so
-        two workers never hold the same row.
+        worker died mid-send). A row with an ordering key is due only when no earlier row of
+        the same partner and key is still pending, sending or dead, so each case has at most
+        one message in flight and they leave in submission order; a dead one holds the rest
+        of its case until it is replayed or discarded. The lease is written in the same
+        transaction that selects (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers
+        never hold the same row. Returned rows carry the new lease.
         """
         now = utcnow()
+        lease_until = now + timedelta(seconds=lease_seconds)
         due = or_(
             and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
             and_(outbox.c.status == "sending", outbox.c.lease_until < now),
         )
-        query = select(outbox).where(due).order_by(outbox.c.id).limit(limit)
+        earlier = outbox.alias("earlier")
+        held = exists().where(
+            earlier.c.partner == outbox.c.partner,
+            earlier.c.ordering_key == outbox.c.ordering_key,
+            earlier.c.id < outbox.c.id,
+            text(f"earlier.status {_HELD}"),
+        )
+        query = (
+            select(outbox)
+            .where(text(f"outbox.status {_LIVE}"), due)
+            .where(or_(outbox.c.ordering_key.is_(None), ~held))
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
         if self.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
+            query = query.with_for_update(skip_locked=True, of=outbox)
         with self.transaction() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
             if not rows:
@@ -240,11 +329,30 @@ class Store:
                 .values(
                     status="sending",
                     lease_owner=owner,
-                    lease_until=now + timedelta(seconds=lease_seconds),
+                    lease_until=lease_until,
                     updated_at=now,
                 )
             )
+        for row in rows:
+            row.update(status="sending", lease_owner=owner, lease_until=lease_until)
         return rows
+
+    def release(self, ids: list[int], owner: str) -> int:
+        """Give back claimed rows not sent yet (stopping, or the lease would not last)."""
+        if not ids:
+            return 0
+        with self.transaction() as conn:
+            return int(
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.id.in_(ids),
+                        outbox.c.lease_owner == owner,
+                        outbox.c.status == "sending",
+                    )
+                    .values(status="pending", lease_owner=None, lease_until=None)
+                ).rowcount
+            )
 
     def mark_delivered(self, row: dict[str, Any], ack: dict[str, Any], owner: str) -> bool:
         """Record the partner's acknowledgement; False if our lease was lost meanwhile."""
@@ -324,18 +432,24 @@ class Store:
         return bool(done)
 
     def replay(self, message_id: str, *, actor: str, reason: str) -> bool:
-        """Put a dead (or stuck) message back in the queue, keeping its id; journaled."""
+        """Put a dead, discarded or stuck message back in the queue, keeping its id.
+
+        The retry budget starts again (attempts 0, age counted from now); journaled with who
+        and why. False when the message is unknown or already delivered.
+        """
         now = utcnow()
         with self.transaction() as conn:
-            row = conn.execute(select(outbox).where(outbox.c.message_id == message_id)).first()
-            if row is None or row.status == "delivered":
+            row = self._locked_outbox_row(conn, message_id)
+            if row is None or row.status == "delivered" or self._in_flight(row, now):
                 return False
             conn.execute(
                 update(outbox)
                 .where(outbox.c.message_id == message_id)
                 .values(
                     status="pending",
+                    attempts=0,
                     next_attempt_at=now,
+                    replayed_at=now,
                     lease_owner=None,
                     lease_until=None,
                     updated_at=now,
@@ -354,6 +468,155 @@ class Store:
                 detail=reason,
             )
         return True
+
+    def _locked_outbox_row(self, conn: Connection, message_id: str) -> Any:
+        query = select(
+            outbox.c.status,
+            outbox.c.partner,
+            outbox.c.operation,
+            outbox.c.message_type,
+            outbox.c.lease_until,
+        ).where(outbox.c.message_id == message_id)
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return conn.execute(query).first()
+
+    @staticmethod
+    def _in_flight(row: Any, now: datetime) -> bool:
+        # A worker holding a live lease may be sending right now: leave the row to it.
+        return bool(row.status == "sending" and row.lease_until and row.lease_until >= now)
+
+    def discard(self, message_id: str, *, actor: str, reason: str) -> bool:
+        """Give up on an undelivered message for good (status ``discarded``), journaled.
+
+        A discarded message no longer holds later messages of its case. False when the message
+        is unknown, delivered, already discarded or being sent right now.
+        """
+        now = utcnow()
+        with self.transaction() as conn:
+            row = self._locked_outbox_row(conn, message_id)
+            if row is None or row.status in ("delivered", "discarded") or self._in_flight(row, now):
+                return False
+            conn.execute(
+                update(outbox)
+                .where(outbox.c.message_id == message_id)
+                .values(status="discarded", lease_owner=None, lease_until=None, updated_at=now)
+            )
+            self._journal(
+                conn,
+                at=now,
+                direction="local",
+                partner=row.partner,
+                operation=row.operation,
+                message_type=row.message_type,
+                message_id=message_id,
+                status="discarded",
+                actor=actor,
+                detail=reason,
+            )
+        return True
+
+    def outbox_stats(
+        self, *, window: timedelta = timedelta(minutes=5)
+    ) -> dict[str, dict[str, Any]]:
+        """Per partner: counts by status, depth, oldest waiting age, held messages, rates.
+
+        ``held`` counts pending messages waiting behind a dead one of the same case (they move
+        only once it is replayed or discarded). Rates are per minute over ``window``.
+        """
+        now = utcnow()
+        since = now - window
+        minutes = window.total_seconds() / 60
+        out: dict[str, dict[str, Any]] = {}
+
+        def entry(partner: str) -> dict[str, Any]:
+            return out.setdefault(
+                partner,
+                {
+                    "counts": {},
+                    "depth": 0,
+                    "oldest_age_seconds": None,
+                    "held_by_dead": 0,
+                    "delivered_per_minute": 0.0,
+                    "dead_per_minute": 0.0,
+                    "accepted_per_minute": 0.0,
+                },
+            )
+
+        earlier = outbox.alias("earlier")
+        held = exists().where(
+            earlier.c.partner == outbox.c.partner,
+            earlier.c.ordering_key == outbox.c.ordering_key,
+            earlier.c.id < outbox.c.id,
+            earlier.c.status == "dead",
+        )
+        with self.engine.connect() as conn:
+            for partner, status, n in conn.execute(
+                select(outbox.c.partner, outbox.c.status, func.count()).group_by(
+                    outbox.c.partner, outbox.c.status
+                )
+            ):
+                e = entry(partner)
+                e["counts"][status] = int(n)
+                if status in ("pending", "sending"):
+                    e["depth"] += int(n)
+            for partner, oldest in conn.execute(
+                select(outbox.c.partner, func.min(outbox.c.created_at))
+                .where(text(f"outbox.status {_LIVE}"))
+                .group_by(outbox.c.partner)
+            ):
+                if oldest is not None:
+                    oldest = _aware(oldest)
+                    entry(partner)["oldest_age_seconds"] = (now - oldest).total_seconds()
+            for partner, n in conn.execute(
+                select(outbox.c.partner, func.count())
+                .where(outbox.c.status == "pending", outbox.c.ordering_key.is_not(None), held)
+                .group_by(outbox.c.partner)
+            ):
+                entry(partner)["held_by_dead"] = int(n)
+            for partner, n in conn.execute(
+                select(outbox.c.partner, func.count())
+                .where(outbox.c.delivered_at >= since)
+                .group_by(outbox.c.partner)
+            ):
+                entry(partner)["delivered_per_minute"] = round(int(n) / minutes, 2)
+            for partner, n in conn.execute(
+                select(outbox.c.partner, func.count())
+                .where(outbox.c.created_at >= since)
+                .group_by(outbox.c.partner)
+            ):
+                entry(partner)["accepted_per_minute"] = round(int(n) / minutes, 2)
+            for partner, n in conn.execute(
+                select(outbox.c.partner, func.count())
+                .where(outbox.c.status == "dead", outbox.c.updated_at >= since)
+                .group_by(outbox.c.partner)
+            ):
+                entry(partner)["dead_per_minute"] = round(int(n) / minutes, 2)
+        return out
+
+    def outbox_gauges(self) -> list[tuple[str, str, str, int, float | None]]:
+        """``(partner, operation, status, count, oldest age in seconds)`` for the metrics."""
+        now = utcnow()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    outbox.c.partner,
+                    outbox.c.operation,
+                    outbox.c.status,
+                    func.count(),
+                    func.min(outbox.c.created_at),
+                ).group_by(outbox.c.partner, outbox.c.operation, outbox.c.status)
+            )
+            return [
+                (
+                    r[0],
+                    r[1],
+                    r[2],
+                    int(r[3]),
+                    (now - _aware(r[4])).total_seconds() if r[4] is not None else None,
+                )
+                for r in rows
+            ]
 
     def outbox_counts(self) -> dict[tuple[str, str], int]:
         """Number of outbox rows per (partner, status)."""
@@ -469,3 +732,195 @@ class Store:
         """Raise StoreUnavailableError unless the database answers."""
         with self.transaction() as conn:
             conn.execute(select(1))
+
+    # -- push to PLUS (optional) ---------------------------------------------------------
+
+    def claim_push(self, owner: str, limit: int, lease_seconds: float) -> list[dict[str, Any]]:
+        """Lease inbox messages due for a push to the PLUS webhook, in cursor order.
+
+        Only the oldest unfinished message is due (strict order): a later one waits while an
+        earlier one is not yet pushed, retrying or dead. An ack (pull) or a successful push
+        finishes a message. With ``limit`` > 1 nothing more is returned; it exists so the
+        caller can share code with the outbox worker.
+        """
+        now = utcnow()
+        unfinished = and_(
+            inbox.c.acked_at.is_(None),
+            or_(
+                inbox.c.push_status.is_(None),
+                inbox.c.push_status.in_(("pending", "sending", "dead")),
+            ),
+        )
+        due = or_(
+            inbox.c.push_status.is_(None),
+            and_(inbox.c.push_status == "pending", inbox.c.push_next_at <= now),
+            and_(inbox.c.push_status == "sending", inbox.c.push_lease_until < now),
+        )
+        head = select(func.min(inbox.c.id)).where(unfinished).scalar_subquery()
+        query = select(inbox).where(inbox.c.id == head, due).limit(max(limit, 1))
+        if self.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        with self.transaction() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+            if not rows:
+                return []
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.id.in_([r["id"] for r in rows]))
+                .values(
+                    push_status="sending",
+                    push_lease_owner=owner,
+                    push_lease_until=now + timedelta(seconds=lease_seconds),
+                )
+            )
+        return rows
+
+    def mark_pushed(self, row: dict[str, Any], owner: str, detail: str) -> bool:
+        """The webhook took the message: it counts as acknowledged by PLUS."""
+        now = utcnow()
+        with self.transaction() as conn:
+            done = conn.execute(
+                update(inbox)
+                .where(inbox.c.id == row["id"], inbox.c.push_lease_owner == owner)
+                .values(
+                    push_status="delivered",
+                    push_attempts=inbox.c.push_attempts + 1,
+                    pushed_at=now,
+                    acked_at=func.coalesce(inbox.c.acked_at, now),
+                    push_lease_owner=None,
+                    push_lease_until=None,
+                    push_last_error=None,
+                )
+            ).rowcount
+            if done:
+                self._journal(
+                    conn,
+                    at=now,
+                    direction="local",
+                    partner=row["partner"],
+                    operation=row["operation"],
+                    message_type=row["message_type"],
+                    message_id=row["message_id"],
+                    status="pushed",
+                    actor="plus-webhook",
+                    detail=detail[:2000],
+                )
+        return bool(done)
+
+    def mark_push_failed(
+        self, row: dict[str, Any], *, owner: str, code: str, error: str, next_at: datetime | None
+    ) -> bool:
+        """A failed push: retry at ``next_at`` or, when None, ``dead`` (PLUS can still pull)."""
+        now = utcnow()
+        status = "pending" if next_at is not None else "dead"
+        with self.transaction() as conn:
+            done = conn.execute(
+                update(inbox)
+                .where(inbox.c.id == row["id"], inbox.c.push_lease_owner == owner)
+                .values(
+                    push_status=status,
+                    push_attempts=inbox.c.push_attempts + 1,
+                    push_next_at=next_at or now,
+                    push_last_error=f"{code}: {error}"[:2000],
+                    push_lease_owner=None,
+                    push_lease_until=None,
+                )
+            ).rowcount
+            if done:
+                self._journal(
+                    conn,
+                    at=now,
+                    direction="local",
+                    partner=row["partner"],
+                    operation=row["operation"],
+                    message_type=row["message_type"],
+                    message_id=row["message_id"],
+                    status="push_retry" if next_at is not None else "push_dead",
+                    error_code=code,
+                    detail=error[:2000],
+                )
+        return bool(done)
+
+    # -- journal chain ---------------------------------------------------------------------
+
+    def verify_journal(self, batch: int = 5000) -> ChainVerdict:
+        """Walk the hash chain from the first entry; name the first one that does not fit.
+
+        An entry whose fields were changed fails its own hash; a deleted entry breaks the
+        next entry's ``prev_hash`` (and leaves a gap in the ids); an inserted entry does not
+        fit between its neighbours or, at the end, is not the recorded chain head.
+        """
+        cols = [c for c in journal.c if c.name != "payload"]
+        prev_hash, prev_id, checked = GENESIS, 0, 0
+        with self.engine.connect() as conn:
+            head = conn.execute(
+                select(journal_chain.c.last_id, journal_chain.c.last_hash).where(
+                    journal_chain.c.id == 1
+                )
+            ).first()
+            head_id = int(head.last_id) if head else 0
+            head_hash = head.last_hash if head else None
+
+            def bad(entry_id: int, problem: str) -> ChainVerdict:
+                return ChainVerdict(False, checked, head_id, head_hash, entry_id, problem)
+
+            after = 0
+            while True:
+                rows = conn.execute(
+                    select(*cols).where(journal.c.id > after).order_by(journal.c.id).limit(batch)
+                ).all()
+                if not rows:
+                    break
+                for r in rows:
+                    entry = dict(r._mapping)
+                    entry_id = int(entry["id"])
+                    if entry["prev_hash"] != prev_hash:
+                        if entry_id > prev_id + 1:
+                            missing = (
+                                f"{prev_id + 1}"
+                                if entry_id == prev_id + 2
+                                else f"{prev_id + 1}..{entry_id - 1}"
+                            )
+                            return bad(prev_id + 1, f"entry {missing} deleted (chain breaks)")
+                        return bad(entry_id, "inserted: prev_hash does not match the entry before")
+                    if entry_hash(entry) != entry["entry_hash"]:
+                        return bad(entry_id, "changed: fields do not match entry_hash")
+                    if entry_id > head_id:
+                        return bad(entry_id, f"inserted after the chain head (entry {head_id})")
+                    prev_hash, prev_id = entry["entry_hash"], entry_id
+                    checked += 1
+                after = prev_id
+        if checked and (prev_id != head_id or prev_hash != head_hash):
+            return bad(prev_id + 1, f"entry {prev_id + 1}..{head_id} deleted (chain head lost)")
+        if not checked and head_id:
+            return bad(1, f"entries 1..{head_id} deleted")
+        return ChainVerdict(True, checked, head_id, head_hash)
+
+    def purge_payloads(self, older_than: timedelta, *, actor: str) -> int:
+        """Retention: null journal payloads older than ``older_than``; hashes stay, journaled."""
+        now = utcnow()
+        cutoff = now - older_than
+        with self.transaction() as conn:
+            purged = int(
+                conn.execute(
+                    update(journal)
+                    .where(journal.c.at < cutoff, journal.c.payload.is_not(None))
+                    .values(payload=None)
+                ).rowcount
+            )
+            self._journal(
+                conn,
+                at=now,
+                direction="local",
+                partner="gateway",
+                status="purged",
+                actor=actor,
+                detail=f"payloads of {purged} entries before {cutoff.isoformat()} removed",
+            )
+        return purged
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

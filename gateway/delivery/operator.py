@@ -1,0 +1,232 @@
+"""Operator commands: ``plus-gateway queue ...`` and ``plus-gateway journal ...``.
+
+Kept beside the delivery engine they operate on; ``gateway.cli`` only wires them in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from datetime import timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gateway.errors import ConfigError
+from gateway.store import Store
+
+__all__ = ["add_journal_parser", "add_queue_parser", "journal_command", "queue_command"]
+
+_STATUSES = ["pending", "sending", "delivered", "dead", "discarded"]
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_age(value: str) -> timedelta:
+    """``90``, ``90s``, ``15m``, ``2h`` or ``7d`` as a timedelta."""
+    found = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", value.strip())
+    if not found:
+        raise argparse.ArgumentTypeError(f"not an age: {value!r} (use e.g. 90s, 15m, 2h, 7d)")
+    return timedelta(seconds=float(found.group(1)) * _UNITS[found.group(2) or "s"])
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def add_queue_parser(sub: Any, whoami: str) -> argparse.ArgumentParser:
+    """Add ``queue ls|show|replay|discard|stats`` to the CLI's subparsers."""
+    p: argparse.ArgumentParser = sub.add_parser("queue", help="inspect, replay, discard outbox")
+    qsub = p.add_subparsers(dest="queue_command", required=True)
+
+    def filters(pq: argparse.ArgumentParser) -> None:
+        pq.add_argument("--partner")
+        pq.add_argument("--operation", help="operation or message type")
+        pq.add_argument("--code", "--reason-code", dest="code", help="last error code")
+        pq.add_argument("--older-than", type=parse_age, help="age since accepted, e.g. 2h")
+
+    pq = qsub.add_parser("ls", help="list outbound messages")
+    pq.add_argument("--status", choices=_STATUSES)
+    pq.add_argument("--stuck", action="store_true", help="sending with an expired lease")
+    filters(pq)
+    pq.add_argument("--limit", type=int, default=100)
+    pq = qsub.add_parser("show", help="one message with its journal")
+    pq.add_argument("id")
+    pq = qsub.add_parser("replay", help="queue dead or stuck messages again (same ids)")
+    pq.add_argument("id", nargs="?", help="one message id (or use --all-dead / --all-stuck)")
+    pq.add_argument("--all-dead", action="store_true", help="every dead letter matching filters")
+    pq.add_argument("--all-stuck", action="store_true", help="every row with an expired lease")
+    filters(pq)
+    pq.add_argument("--reason", required=True, help="why (journaled)")
+    pq.add_argument("--actor", default=whoami, help="who (journaled)")
+    pq = qsub.add_parser("discard", help="give up on a message for good (journaled)")
+    pq.add_argument("id")
+    pq.add_argument("--reason", required=True, help="why (journaled)")
+    pq.add_argument("--actor", default=whoami, help="who (journaled)")
+    pq = qsub.add_parser("stats", help="depth, oldest age, held messages and rates per partner")
+    pq.add_argument("--json", action="store_true", help="machine-readable output")
+    return p
+
+
+def add_journal_parser(sub: Any, whoami: str) -> argparse.ArgumentParser:
+    """Add ``journal verify|purge`` to the CLI's subparsers."""
+    p: argparse.ArgumentParser = sub.add_parser("journal", help="verify and purge the journal")
+    jsub = p.add_subparsers(dest="journal_command", required=True)
+    jsub.add_parser("verify", help="walk the hash chain; exit 1 naming the first bad entry")
+    pj = jsub.add_parser("purge", help="retention: remove payloads, keep hashes")
+    pj.add_argument("--older-than", type=float, required=True, metavar="DAYS")
+    pj.add_argument("--actor", default=whoami, help="who (journaled)")
+    return p
+
+
+def queue_command(args: argparse.Namespace, store: Store) -> int:
+    """Run one ``queue`` subcommand; returns the exit status."""
+    command = args.queue_command
+    if command == "ls":
+        rows = store.list_outbound(
+            status=args.status,
+            partner=args.partner,
+            operation=args.operation,
+            code=args.code,
+            older_than=args.older_than,
+            stuck=args.stuck,
+            limit=args.limit,
+        )
+        for r in rows:
+            print(
+                f"{r['message_id']}  {r['status']:<9} {r['partner']:<6} {r['operation']:<34} "
+                f"attempts={r['attempts']} {r['last_error_code'] or ''}"
+            )
+        print(f"{len(rows)} message(s)", file=sys.stderr)
+        return 0
+    if command == "show":
+        row = store.get_outbound(args.id)
+        if row is None:
+            print(f"no outbound message {args.id}", file=sys.stderr)
+            return 1
+        _print_json({"message": row, "journal": store.journal_for(args.id)})
+        return 0
+    if command == "replay":
+        return _replay(args, store)
+    if command == "discard":
+        if not store.discard(args.id, actor=args.actor, reason=args.reason):
+            print(f"{args.id}: unknown, delivered, discarded or being sent", file=sys.stderr)
+            return 1
+        print(f"{args.id}: discarded")
+        return 0
+    if command == "stats":
+        return _stats(store, as_json=args.json)
+    raise ConfigError(f"unknown queue command {command}")
+
+
+def _replay(args: argparse.Namespace, store: Store) -> int:
+    if args.id:
+        if not store.replay(args.id, actor=args.actor, reason=args.reason):
+            print(f"{args.id}: unknown, delivered or being sent right now", file=sys.stderr)
+            return 1
+        print(f"{args.id}: queued again (same message id)")
+        return 0
+    if not (args.all_dead or args.all_stuck):
+        print("give a message id, --all-dead or --all-stuck", file=sys.stderr)
+        return 2
+    rows = store.list_outbound(
+        status="dead" if args.all_dead else None,
+        stuck=args.all_stuck,
+        partner=args.partner,
+        operation=args.operation,
+        code=args.code,
+        older_than=args.older_than,
+        limit=None,
+    )
+    done = 0
+    console = Console(stderr=True)
+    columns = (
+        TextColumn("replaying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("replay", total=len(rows))
+        for row in rows:
+            if store.replay(row["message_id"], actor=args.actor, reason=args.reason):
+                done += 1
+            progress.advance(task)
+    print(f"{done} of {len(rows)} message(s) queued again (same message ids)")
+    return 0 if done == len(rows) else 1
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _stats(store: Store, *, as_json: bool) -> int:
+    stats = store.outbox_stats()
+    if as_json:
+        _print_json(stats)
+        return 0
+    table = Table(title="outbox per partner (rates per minute, last 5 minutes)")
+    for name in (
+        "partner",
+        "depth",
+        "oldest",
+        "pending",
+        "sending",
+        "dead",
+        "held by dead",
+        "delivered",
+        "accepted/min",
+        "delivered/min",
+        "dead/min",
+    ):
+        table.add_column(name, justify="left" if name == "partner" else "right")
+    for partner, s in sorted(stats.items()):
+        counts = s["counts"]
+        table.add_row(
+            partner,
+            str(s["depth"]),
+            _age(s["oldest_age_seconds"]),
+            str(counts.get("pending", 0)),
+            str(counts.get("sending", 0)),
+            str(counts.get("dead", 0)),
+            str(s["held_by_dead"]),
+            str(counts.get("delivered", 0)),
+            f"{s['accepted_per_minute']:.1f}",
+            f"{s['delivered_per_minute']:.1f}",
+            f"{s['dead_per_minute']:.1f}",
+        )
+    Console(width=160).print(table)
+    if any(s["held_by_dead"] for s in stats.values()):
+        print(
+            "held by dead: messages waiting behind a dead letter of the same case; "
+            "replay or discard the dead one to release them"
+        )
+    return 0
+
+
+def journal_command(args: argparse.Namespace, store: Store) -> int:
+    """Run one ``journal`` subcommand; returns the exit status."""
+    if args.journal_command == "verify":
+        verdict = store.verify_journal()
+        if verdict.ok:
+            print(
+                f"journal intact: {verdict.checked} entries, head {verdict.head_id} "
+                f"{verdict.head_hash or '-'}"
+            )
+            return 0
+        print(f"journal TAMPERED at entry {verdict.bad_id}: {verdict.problem}")
+        print(f"({verdict.checked} entries verified before it)", file=sys.stderr)
+        return 1
+    if args.journal_command == "purge":
+        n = store.purge_payloads(timedelta(days=args.older_than), actor=args.actor)
+        print(f"payloads removed from {n} journal entries older than {args.older_than} days")
+        return 0
+    raise ConfigError(f"unknown journal command {args.journal_command}")

@@ -1,0 +1,53 @@
+"""The journal's hash chain: a canonical serialization of an entry and its SHA-256.
+
+Each entry's ``entry_hash`` is the SHA-256 of a canonical JSON document of its fields,
+``prev_hash`` (the previous entry's ``entry_hash``) included and the payload itself excluded:
+``payload_sha256`` stands for it, so retention can null payloads and the chain still verifies.
+Ids are assigned gap-free under the chain lock, so a deleted entry also shows as a gap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["GENESIS", "HASHED_FIELDS", "entry_hash"]
+
+#: ``prev_hash`` of the first entry.
+GENESIS = "0" * 64
+
+#: The fields covered by ``entry_hash``, in a fixed order (the payload is not one of them).
+HASHED_FIELDS = (
+    "id",
+    "at",
+    "direction",
+    "partner",
+    "operation",
+    "message_type",
+    "message_id",
+    "partner_message_id",
+    "correlation_id",
+    "status",
+    "error_code",
+    "detail",
+    "actor",
+    "payload_sha256",
+    "prev_hash",
+)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat(timespec="microseconds")
+    return value
+
+
+def entry_hash(entry: Mapping[str, Any]) -> str:
+    """Hex SHA-256 over the canonical JSON of ``entry``'s :data:`HASHED_FIELDS`."""
+    document = {name: _canonical(entry.get(name)) for name in HASHED_FIELDS}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -82,11 +82,14 @@ class PartnerClient:
             raise ConfigError(f"partners.{partner}.wsdl: cannot load {wsdl}: {exc}") from exc
         self.binding = self.service._binding
 
-    def send(self, operation: str, payload: bytes, *, message_id: str | None = None) -> Any:
-        """Post ``payload`` (the signed body element) as ``operation``; return the parsed reply.
+    def _post(
+        self, operation: str, envelope: bytes, message_id: str | None
+    ) -> tuple[Any, requests.Response, dict[str, Any]]:
+        """Post an envelope as ``operation``; map transport failures and HTTP status.
 
-        Errors are mapped here, at the boundary: connection and 5xx are retryable, SOAP Server
-        faults retryable, SOAP Client faults, 4xx and invalid answers permanent.
+        Errors are mapped here, at the boundary: connection failures, timeouts and HTTP 5xx
+        without a SOAP body are retryable; HTTP 4xx is permanent. Returns the zeep operation,
+        the response and the error context for the caller's reply handling.
         """
         ctx: dict[str, Any] = {
             "partner": self.partner,
@@ -102,7 +105,7 @@ class PartnerClient:
             "Content-Type": 'text/xml; charset="utf-8"',
         }
         try:
-            response = self.transport.post(self.endpoint, build_envelope(payload), headers)
+            response = self.transport.post(self.endpoint, envelope, headers)
         except requests.Timeout as exc:
             raise PartnerTimeoutError(f"{self.partner} did not answer in time", **ctx) from exc
         except requests.RequestException as exc:
@@ -117,6 +120,14 @@ class PartnerClient:
             raise PartnerRejectedError(
                 f"{self.partner} answered HTTP {response.status_code}", **ctx
             )
+        return op, response, ctx
+
+    def send(self, operation: str, payload: bytes, *, message_id: str | None = None) -> Any:
+        """Post ``payload`` (the signed body element) as ``operation``; return the parsed reply.
+
+        SOAP Server faults are retryable; SOAP Client faults and invalid answers permanent.
+        """
+        op, response, ctx = self._post(operation, build_envelope(payload), message_id)
         try:
             result = self.binding.process_reply(self.client, op, response)
         except zeep.exceptions.Fault as exc:
@@ -144,35 +155,7 @@ class PartnerClient:
         (Server) or PartnerRejectedError (Client); a reply that is not a SOAP envelope raises
         PartnerRejectedError whose details name the underlying code (XML_MALFORMED ...).
         """
-        ctx: dict[str, Any] = {
-            "partner": self.partner,
-            "operation": operation,
-            "message_id": message_id,
-        }
-        try:
-            op = self.binding.get(operation)
-        except ValueError as exc:
-            raise ConfigError(f"{self.partner} has no operation {operation}", **ctx) from exc
-        headers = {
-            "SOAPAction": f'"{op.soapaction}"',
-            "Content-Type": 'text/xml; charset="utf-8"',
-        }
-        try:
-            response = self.transport.post(self.endpoint, build_envelope(payload, header), headers)
-        except requests.Timeout as exc:
-            raise PartnerTimeoutError(f"{self.partner} did not answer in time", **ctx) from exc
-        except requests.RequestException as exc:
-            raise PartnerUnavailableError(
-                f"{self.partner} unreachable: {type(exc).__name__}", **ctx
-            ) from exc
-        if response.status_code >= 500 and not _looks_like_soap(response):
-            raise PartnerUnavailableError(
-                f"{self.partner} answered HTTP {response.status_code}", **ctx
-            )
-        if 400 <= response.status_code < 500:
-            raise PartnerRejectedError(
-                f"{self.partner} answered HTTP {response.status_code}", **ctx
-            )
+        _, response, ctx = self._post(operation, build_envelope(payload, header), message_id)
         try:
             envelope = parse_envelope(response.content, limits or XmlLimits())
         except GatewayError as exc:

@@ -46,6 +46,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("replayed_at", UTCDateTime))
+    op.drop_index("ix_outbox_due", table_name="outbox")
     op.create_index(
         "ix_outbox_live",
         "outbox",
@@ -108,6 +109,7 @@ def _backfill_chain() -> tuple[int, str | None]:
 def downgrade() -> None:
     op.drop_index("ix_outbox_held", table_name="outbox")
     op.drop_index("ix_outbox_live", table_name="outbox")
+    op.create_index("ix_outbox_due", "outbox", ["status", "next_attempt_at"])
     with op.batch_alter_table("outbox") as batch:
         batch.drop_column("replayed_at")
     with op.batch_alter_table("inbox") as batch:

@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.api.admin import router as admin_router
@@ -73,6 +74,41 @@ def _gateway_error(exc: GatewayError) -> JSONResponse:
     return JSONResponse(body, status_code=_status_for(exc))
 
 
+class _RequestContext:
+    """Binds a request id to every log line and checks the API key on /v1 calls.
+
+    A plain ASGI middleware: Starlette's ``@app.middleware("http")`` wraps every response in
+    a stream and cost about a millisecond of CPU per request in the benchmark.
+    """
+
+    def __init__(self, app: ASGIApp, api_key: str | None) -> None:
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        if self.api_key and scope["path"].startswith("/v1/"):
+            given = headers.get(b"x-api-key", b"")
+            if not hmac.compare_digest(given, self.api_key):
+                response = _error(401, "UNAUTHORIZED", "missing or wrong X-API-Key header")
+                await response(scope, receive, send)
+                return
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAPI:
     """Build the FastAPI application over an already loaded runtime."""
     settings = runtime.settings
@@ -90,20 +126,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     app.state.worker = worker
     app.include_router(admin_router)
 
-    @app.middleware("http")
-    async def context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        if api_key and request.url.path.startswith("/v1/"):
-            given = request.headers.get("x-api-key", "")
-            if not hmac.compare_digest(given.encode(), api_key.encode()):
-                return _error(401, "UNAUTHORIZED", "missing or wrong X-API-Key header")
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request_id
-        return response
+    app.add_middleware(_RequestContext, api_key=api_key)
 
     @app.exception_handler(GatewayError)
     async def on_gateway_error(request: Request, exc: GatewayError) -> JSONResponse:

@@ -4,7 +4,7 @@ Run from the project root::
 
     .venv/bin/python -m bench.registries [--n 500] [--profile-n 200]
 
-Starts, on loopback in this process, the VISS simulator and the gateway (temp keys, temp
+Starts, on loopback, the VISS simulator and the gateway as separate processes (temp keys, temp
 SQLite store), then measures in the same run:
 
 1. VIIS query latency: PLUS -> gateway (JSON, audit row written, answer verified, validated,
@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
-import uvicorn
+import yaml
 import zeep
 from zeep.transports import Transport
 
@@ -43,17 +43,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(app: Any, port: int) -> uvicorn.Server:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"server on {port} did not start")
-        time.sleep(0.02)
-    return server
+def _wait_for(url: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
 
 
 def _pct(samples: list[float], q: float) -> float:
@@ -86,11 +85,10 @@ def main() -> None:
     parser.add_argument("--profile-n", type=int, default=200, help="profile requests")
     args = parser.parse_args()
 
-    from gateway.api import create_app
     from gateway.config import load_settings
     from gateway.registries.contract import REGISTRIES
     from gateway.registries.header import VissHeader, parse_identifier
-    from gateway.registries.sim import FaultPlan, VissSimulator, create_viss_app
+    from gateway.registries.sim import FaultPlan, VissSimulator
     from gateway.runtime import Runtime
     from gateway.signing.keys import init_keys
     from gateway.soap.client import pooled_session, zeep_settings
@@ -122,11 +120,24 @@ def main() -> None:
         },
         logging={"level": "WARNING"},
     )
-    sim = VissSimulator(settings)
-    servers = [_serve(create_viss_app(sim), viss_port)]
-    runtime = Runtime(settings)
-    servers.append(_serve(create_app(runtime, None), api_port))
+    # The simulator and the gateway run as their own processes, as in production, so that
+    # neither competes with the other (or with this client) for one interpreter's GIL.
+    config = tmp / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True)), encoding="utf-8"
+    )
+    base_cmd = [sys.executable, "-m", "gateway", "--config", str(config)]
+    procs = [
+        subprocess.Popen([*base_cmd, "sim", "viss"], stdout=subprocess.DEVNULL),
+        subprocess.Popen([*base_cmd, "serve"], stdout=subprocess.DEVNULL),
+    ]
     gateway = f"http://127.0.0.1:{api_port}"
+    sim_url = f"http://127.0.0.1:{viss_port}"
+    _wait_for(f"{sim_url}/control/stats")
+    _wait_for(f"{gateway}/ready")
+    # In-process copies (not served) for the per-step breakdown and to pick a person.
+    sim = VissSimulator(settings)
+    runtime = Runtime(settings)
     person = sim.population.find("several_documents", "disability", "employed", "social")[0]
     body = {
         "personal_code": person.personal_code,
@@ -226,9 +237,9 @@ def main() -> None:
         ("no injected latency", None),
         ("50 ms latency injected into RD", FaultPlan(registry="rd", mode="latency", delay=0.05)),
     ):
-        sim.reset()
+        http.post(f"{sim_url}/control/reset").raise_for_status()
         if plan is not None:
-            sim.set_fault(plan)
+            http.post(f"{sim_url}/control/fault", json=plan.model_dump()).raise_for_status()
         print(f"\nprofile fan-out, {title}")
         singles = {n: _measure(ask(n), args.profile_n // 2, warmup=5) for n in REGISTRIES}
         for name, samples in singles.items():
@@ -242,8 +253,9 @@ def main() -> None:
         )
 
     http.close()
-    for server in servers:
-        server.should_exit = True
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=15)
     runtime.close()
 
 

@@ -29,7 +29,7 @@ INGRESS_STEPS: tuple[str, ...] = ("parse", "route")
 
 #: Default steps after ingress (inbound) or from PLUS's JSON (outbound).
 DEFAULT_STEPS: dict[str, tuple[str, ...]] = {
-    "inbound": ("verify", "validate", "map_in", "dedupe", "persist_in"),
+    "inbound": ("verify", "validate", "map_in", "persist_in"),
     "outbound": (
         "idempotency",
         "stamp",
@@ -47,7 +47,6 @@ STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
     "verify": lambda rt: s.VerifySignature(rt.trust),
     "validate": lambda rt: s.ValidateXsd(rt.schemas),
     "map_in": lambda rt: s.MapToCanonical(),
-    "dedupe": lambda rt: s.Dedupe(rt.store),
     "persist_in": lambda rt: s.PersistInbound(rt.store),
     "validate_json": lambda rt: s.ValidateCanonical(),
     "idempotency": lambda rt: s.CheckIdempotency(rt.store),

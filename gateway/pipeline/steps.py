@@ -26,7 +26,6 @@ from gateway.xml import SchemaRegistry, XmlLimits, serialize
 
 __all__ = [
     "CheckIdempotency",
-    "Dedupe",
     "MapToCanonical",
     "MapToXml",
     "ParseEnvelope",
@@ -143,35 +142,12 @@ class MapToCanonical:
         return exchange
 
 
-class Dedupe:
-    """A partner message id seen before is answered as a duplicate, not stored again."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def __call__(self, exchange: Exchange) -> Exchange:
-        _need(exchange.partner_message_id, "the partner's message id")
-        assert exchange.partner_message_id is not None
-        existing = self.store.find_inbound(exchange.partner, exchange.partner_message_id)
-        if existing is not None:
-            exchange.message_id = existing["message_id"]
-            exchange.created = False
-            exchange.done = True
-            self.store.journal(
-                direction="in",
-                partner=exchange.partner,
-                operation=exchange.operation,
-                message_type=exchange.message_type,
-                message_id=exchange.message_id,
-                partner_message_id=exchange.partner_message_id,
-                correlation_id=exchange.correlation_id,
-                status="duplicate",
-            )
-        return exchange
-
-
 class PersistInbound:
-    """Journal + inbox in one transaction; only then may the partner be acknowledged."""
+    """Journal + inbox in one transaction; only then may the partner be acknowledged.
+
+    This is also the duplicate check: a partner message id seen before is answered with the
+    first message's id (``created`` False) and journaled as a duplicate, atomically.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store

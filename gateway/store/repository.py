@@ -122,6 +122,10 @@ _CHAIN_ADVANCE = (
 )
 
 
+#: What a journal entry about a stored message copies from it.
+_ABOUT_FIELDS = ("partner", "operation", "message_type", "message_id", "correlation_id")
+
+
 class Store:
     """Journal, inbox, outbox and idempotency keys over one SQLAlchemy engine."""
 
@@ -175,6 +179,20 @@ class Store:
         values["entry_hash"] = entry_hash(values)
         conn.execute(_JOURNAL_INSERT, values)
         conn.execute(_CHAIN_ADVANCE, {"new_id": values["id"], "new_hash": values["entry_hash"]})
+
+    def _journal_about(self, conn: Connection, about: Any, **values: Any) -> None:
+        """Journal an entry about a stored message or record; ``values`` add or override.
+
+        Partner, operation, message type and ids are taken from ``about`` (a row, a mapping or
+        a record dataclass) where it has them.
+        """
+        source = about._mapping if hasattr(about, "_mapping") else about
+        if not isinstance(source, dict) and not hasattr(source, "keys"):
+            source = vars(source)
+        for key in _ABOUT_FIELDS:
+            if key in source:
+                values.setdefault(key, source[key])
+        self._journal(conn, **values)
 
     def journal(self, **values: Any) -> None:
         """Append one journal entry in its own transaction (rejections, operator actions)."""
@@ -237,15 +255,11 @@ class Store:
                         updated_at=now,
                     ),
                 )
-                self._journal(
+                self._journal_about(
                     conn,
+                    record,
                     at=now,
                     direction="out",
-                    partner=record.partner,
-                    operation=record.operation,
-                    message_type=record.message_type,
-                    message_id=record.message_id,
-                    correlation_id=record.correlation_id,
                     status="accepted",
                     payload=record.payload,
                 )
@@ -412,15 +426,11 @@ class Store:
                 )
             ).rowcount
             if done:
-                self._journal(
+                self._journal_about(
                     conn,
+                    row,
                     at=now,
                     direction="out",
-                    partner=row["partner"],
-                    operation=row["operation"],
-                    message_type=row["message_type"],
-                    message_id=row["message_id"],
-                    correlation_id=row["correlation_id"],
                     status="delivered",
                     detail=json.dumps(ack, default=str),
                 )
@@ -454,15 +464,11 @@ class Store:
                 )
             ).rowcount
             if done:
-                self._journal(
+                self._journal_about(
                     conn,
+                    row,
                     at=now,
                     direction="out",
-                    partner=row["partner"],
-                    operation=row["operation"],
-                    message_type=row["message_type"],
-                    message_id=row["message_id"],
-                    correlation_id=row["correlation_id"],
                     status="retry" if status == "pending" else "dead",
                     error_code=code,
                     detail=error[:2000],
@@ -493,13 +499,11 @@ class Store:
                     updated_at=now,
                 )
             )
-            self._journal(
+            self._journal_about(
                 conn,
+                row,
                 at=now,
                 direction="local",
-                partner=row.partner,
-                operation=row.operation,
-                message_type=row.message_type,
                 message_id=message_id,
                 status="replayed",
                 actor=actor,
@@ -540,13 +544,11 @@ class Store:
                 .where(outbox.c.message_id == message_id)
                 .values(status="discarded", lease_owner=None, lease_until=None, updated_at=now)
             )
-            self._journal(
+            self._journal_about(
                 conn,
+                row,
                 at=now,
                 direction="local",
-                partner=row.partner,
-                operation=row.operation,
-                message_type=row.message_type,
                 message_id=message_id,
                 status="discarded",
                 actor=actor,
@@ -712,16 +714,13 @@ class Store:
                         inbox.c.partner_message_id == record.partner_message_id,
                     )
                 ).scalar_one()
-            self._journal(
+            self._journal_about(
                 conn,
+                record,
                 at=now,
                 direction="in",
-                partner=record.partner,
-                operation=record.operation,
-                message_type=record.message_type,
                 message_id=message_id,
                 partner_message_id=record.partner_message_id,
-                correlation_id=record.correlation_id,
                 status="accepted" if stored else "duplicate",
                 # A duplicate's bytes are the partner's resend; its hash is enough.
                 **({"payload": record.payload} if stored else {}),
@@ -750,13 +749,11 @@ class Store:
                 conn.execute(
                     update(inbox).where(inbox.c.message_id == message_id).values(acked_at=now)
                 )
-                self._journal(
+                self._journal_about(
                     conn,
+                    row,
                     at=now,
                     direction="local",
-                    partner=row.partner,
-                    operation=row.operation,
-                    message_type=row.message_type,
                     message_id=message_id,
                     status="acked",
                     actor="plus",
@@ -830,14 +827,11 @@ class Store:
                 )
             ).rowcount
             if done:
-                self._journal(
+                self._journal_about(
                     conn,
+                    row,
                     at=now,
                     direction="local",
-                    partner=row["partner"],
-                    operation=row["operation"],
-                    message_type=row["message_type"],
-                    message_id=row["message_id"],
                     status="pushed",
                     actor="plus-webhook",
                     detail=detail[:2000],
@@ -864,14 +858,11 @@ class Store:
                 )
             ).rowcount
             if done:
-                self._journal(
+                self._journal_about(
                     conn,
+                    row,
                     at=now,
                     direction="local",
-                    partner=row["partner"],
-                    operation=row["operation"],
-                    message_type=row["message_type"],
-                    message_id=row["message_id"],
                     status="push_retry" if next_at is not None else "push_dead",
                     error_code=code,
                     detail=error[:2000],

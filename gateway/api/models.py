@@ -21,7 +21,7 @@ class Accepted(BaseModel):
     """The message is signed and durably stored; delivery follows."""
 
     id: str = Field(description="Gateway message id; the same on every delivery attempt")
-    status: str = Field(description="pending | sending | delivered | dead")
+    status: str = Field(description="pending | sending | delivered | dead | discarded")
     message_type: str
 
 
@@ -47,7 +47,7 @@ class MessageStatus(BaseModel):
     message_type: str
     partner: str
     operation: str
-    status: str
+    status: str = Field(description="pending | sending | delivered | dead | discarded")
     attempts: int
     created_at: datetime
     updated_at: datetime

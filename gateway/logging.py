@@ -183,6 +183,15 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+def _drop_uvicorn_color_message(
+    _logger: WrappedLogger, _method: str, event_dict: EventDict
+) -> EventDict:
+    # uvicorn passes a duplicate of its message with ANSI colour codes as an `extra`; it is
+    # noise in both renderers.
+    event_dict.pop("color_message", None)
+    return event_dict
+
+
 def configure_logging(environment: str = "development", level: str = "INFO") -> None:
     """Route structlog and the standard library through one masked, structured pipeline.
 
@@ -222,6 +231,7 @@ def configure_logging(environment: str = "development", level: str = "INFO") -> 
         foreign_pre_chain=[
             *shared,
             structlog.stdlib.ExtraAdder(),
+            _drop_uvicorn_color_message,
             structlog.processors.StackInfoRenderer(),
         ],
         processors=[

@@ -147,12 +147,10 @@ class VissSimulator:
 
     def _intruder_signer(self) -> Signer:
         if self._intruder is None:
-            from cryptography.hazmat.primitives.asymmetric import rsa
+            from gateway.signing.keys import new_key, self_signed
 
-            from gateway.signing.keys import _self_signed
-
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            self._intruder = Signer(key, _self_signed("viss-intruder", key), "rsa-sha256")
+            key = new_key("rsa-sha256")
+            self._intruder = Signer(key, self_signed("viss-intruder", key), "rsa-sha256")
         return self._intruder
 
     def answer(

@@ -25,6 +25,8 @@ __all__ = [
     "init_keys",
     "load_certificates",
     "load_private_key",
+    "new_key",
+    "self_signed",
 ]
 
 #: Signature algorithms the gateway signs with (short names as in configuration).
@@ -96,13 +98,15 @@ def _write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
-def _new_key(algorithm: str) -> PrivateKey:
+def new_key(algorithm: str = "rsa-sha256") -> PrivateKey:
+    """A fresh private key for ``algorithm`` (RSA 2048 or EC P-256), in memory only."""
     if algorithm == "rsa-sha256":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def _self_signed(name: str, key: PrivateKey) -> x509.Certificate:
+def self_signed(name: str, key: PrivateKey) -> x509.Certificate:
+    """A self-signed demo certificate (CN=``name``) for ``key``; simulators use it too."""
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COMMON_NAME, name),
@@ -175,8 +179,8 @@ def init_keys(
         if not force and any(exists):
             present = key_path if exists[0] else cert_path
             raise ConfigError(f"{present} exists without its pair; remove it or use force")
-        key = _new_key(algorithm)
-        cert = _self_signed(name, key)
+        key = new_key(algorithm)
+        cert = self_signed(name, key)
         try:
             _write_private(
                 key_path,

@@ -29,6 +29,10 @@ def served_wsdl(path: Path, *, service: str, port: str, address: str) -> bytes:
     if not found:
         raise ConfigError(f"{path}: no service {service!r} with port {port!r}")
     found[0].set("location", address)
+    # One WSDL file describes both sides of a partner exchange; whoever fetches ours should
+    # see only the service this server answers, not the other side's placeholder address.
+    for other in root.xpath("wsdl:service[@name!=$s]", namespaces=ns, s=service):
+        root.remove(other)
     _rebase_imports(root)
     return serialize(root)
 

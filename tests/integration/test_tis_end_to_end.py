@@ -85,6 +85,7 @@ def test_served_wsdl_has_real_address_and_loads_in_zeep(live: Live) -> None:
     url = f"{live.gateway}/soap/tis?wsdl"
     text = live.http.get(url).text
     assert f'location="{live.gateway}/soap/tis"' in text
+    assert "TisService" not in text  # only the service this server answers
     # A partner loading our WSDL remotely must follow its (relative) schema imports over HTTP.
     client = zeep.Client(url, settings=zeep.Settings(strict=True, forbid_dtd=True))
     service = client.bind("PlusTisInboundService", "PlusTisInboundPort")

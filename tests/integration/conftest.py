@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,11 +59,13 @@ class Live:
         raise AssertionError(f"{message_id} did not reach {status}: {body}")
 
 
-@pytest.fixture
-def live(settings: Settings) -> Iterator[Live]:
-    """Gateway + simulator on free loopback ports, torn down after the test."""
-    sim = PartnerSimulator(settings, "tis")
-    sim_server = serve_in_thread(create_sim_app(sim), settings.simulators["tis"].port)
+@contextmanager
+def running(settings: Settings, *, sim: bool = True) -> Iterator[Live]:
+    """Gateway (+ worker) and, unless ``sim`` is False, the TIS simulator, torn down after."""
+    simulator = PartnerSimulator(settings, "tis")
+    sim_server = (
+        serve_in_thread(create_sim_app(simulator), settings.simulators["tis"].port) if sim else None
+    )
     runtime = Runtime(settings)
     worker = DeliveryWorker(runtime)
     worker.start()
@@ -73,7 +76,7 @@ def live(settings: Settings) -> Iterator[Live]:
             settings=settings,
             runtime=runtime,
             worker=worker,
-            sim=sim,
+            sim=simulator,
             gateway=f"http://127.0.0.1:{settings.api.port}",
             sim_url=f"http://127.0.0.1:{settings.simulators['tis'].port}",
             http=http,
@@ -82,5 +85,13 @@ def live(settings: Settings) -> Iterator[Live]:
         http.close()
         worker.stop()
         gw_server.should_exit = True
-        sim_server.should_exit = True
+        if sim_server:
+            sim_server.should_exit = True
         runtime.close()
+
+
+@pytest.fixture
+def live(settings: Settings) -> Iterator[Live]:
+    """Gateway + simulator on free loopback ports, torn down after the test."""
+    with running(settings) as live:
+        yield live

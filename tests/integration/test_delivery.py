@@ -6,23 +6,18 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from gateway.api import create_app
 from gateway.cli import build_parser
 from gateway.config import Settings
-from gateway.delivery import DeliveryWorker
 from gateway.delivery.operator import queue_command
-from gateway.runtime import Runtime
-from gateway.sim import PartnerSimulator, create_sim_app
+from gateway.sim import create_sim_app
 from tests.conftest import SAMPLES, free_port
-from tests.integration.conftest import Live, serve_in_thread
+from tests.integration.conftest import Live, running, serve_in_thread
 
 SAMPLE = json.loads((SAMPLES / "tis/execution_notification/valid.json").read_text("utf-8"))
 
@@ -41,36 +36,6 @@ def post(live: Live, case: str = "K1-01-26/1") -> str:
 def fault(live: Live, mode: str, count: int = 0, delay: float = 0) -> None:
     plan = {"mode": mode, "count": count, "delay": delay}
     assert live.http.put(f"{live.sim_url}/sim/tis/faults", json=plan).status_code == 200
-
-
-@contextmanager
-def running(settings: Settings, *, sim: bool = True) -> Iterator[Live]:
-    simulator = PartnerSimulator(settings, "tis")
-    sim_server = (
-        serve_in_thread(create_sim_app(simulator), settings.simulators["tis"].port) if sim else None
-    )
-    runtime = Runtime(settings)
-    worker = DeliveryWorker(runtime)
-    worker.start()
-    gw = serve_in_thread(create_app(runtime, worker), settings.api.port)
-    http = httpx.Client(timeout=20)
-    try:
-        yield Live(
-            settings=settings,
-            runtime=runtime,
-            worker=worker,
-            sim=simulator,
-            gateway=f"http://127.0.0.1:{settings.api.port}",
-            sim_url=f"http://127.0.0.1:{settings.simulators['tis'].port}",
-            http=http,
-        )
-    finally:
-        http.close()
-        worker.stop()
-        gw.should_exit = True
-        if sim_server:
-            sim_server.should_exit = True
-        runtime.close()
 
 
 def test_transient_faults_retry_and_deliver(live: Live) -> None:

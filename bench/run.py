@@ -221,13 +221,12 @@ def pipeline_outbound(runtime: Any, body: bytes, seconds: float) -> Phase:
             idempotency_key=uuid.uuid4().hex,
         )
         exchange = runtime.routes.outbound(exchange)
-        runtime.store.get_outbound(exchange.message_id)  # as the handler does for the 202 body
         latencies.append(time.perf_counter() - t0)
     return Phase("pipeline_outbound", len(latencies), time.perf_counter() - start, latencies)
 
 
 def pipeline_inbound(runtime: Any, envelopes: list[bytes], seconds: float) -> Phase:
-    """The gateway's own inbound route in-process (parse ... dedupe, persist), one thread."""
+    """The gateway's own inbound route in-process (parse ... persist with duplicate check)."""
     from gateway.pipeline import Exchange
 
     latencies: list[float] = []

@@ -57,11 +57,6 @@ def cmd_audit(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from gateway.registries.audit import AuditLog
-    from gateway.store import Store, create_store_engine, migrate
-
-    settings = _settings(args)
-    engine = create_store_engine(settings.store.url)
-    migrate(engine)
 
     def day(value: str | None, *, end: bool) -> dt.datetime | None:
         if value is None:
@@ -74,7 +69,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             ) from None
         return start + dt.timedelta(days=1 if end else 0)
 
-    rows = AuditLog(Store(engine)).search(
+    rows = AuditLog(_store(args)).search(
         args.personal_code,
         since=day(args.date_from, end=False),
         until=day(args.date_to, end=True),

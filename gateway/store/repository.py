@@ -670,16 +670,6 @@ class Store:
 
     # -- inbound -------------------------------------------------------------------------
 
-    def find_inbound(self, partner: str, partner_message_id: str) -> dict[str, Any] | None:
-        """The inbox row for a partner's message id, if we have it."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(inbox).where(
-                    inbox.c.partner == partner, inbox.c.partner_message_id == partner_message_id
-                )
-            ).first()
-            return dict(row._mapping) if row else None
-
     def accept_inbound(self, record: InboundRecord) -> tuple[str, bool]:
         """Store journal + inbox in one transaction. Returns ``(message_id, created)``.
 

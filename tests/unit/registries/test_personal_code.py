@@ -1,6 +1,6 @@
 import datetime as dt
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from gateway.registries.personal_code import WEIGHTS, check_digit, is_valid, problem
@@ -42,6 +42,8 @@ def test_a_changed_check_digit_is_refused(birth: dt.date, serial: int, delta: in
 
 
 @given(births, st.integers(0, 999), st.integers(0, 9), st.integers(0, 10))
+# Day 22 with its first digit changed to 3 reads "32...": the case that once made this flaky.
+@example(dt.date(1990, 5, 22), 123, 3, 0)
 def test_a_single_changed_digit_is_refused(
     birth: dt.date, serial: int, digit: int, position: int
 ) -> None:

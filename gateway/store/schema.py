@@ -117,6 +117,8 @@ inbox = Table(
     Column("acked_at", UTCDateTime, nullable=True),
     UniqueConstraint("partner", "partner_message_id"),
     Index("ix_inbox_unacked", "acked_at", "id"),
+    # Reply routing: which institution sent the request an outbound message answers.
+    Index("ix_inbox_partner_message_id", "partner_message_id"),
     # Push to a PLUS webhook (optional): pending | sending | delivered | dead; NULL = not yet.
     Column("push_status", String(16), nullable=True),
     Column("push_attempts", Integer, nullable=False, default=0),
@@ -166,6 +168,8 @@ outbox = Table(
     Column("delivered_at", UTCDateTime, nullable=True),
     # Set when an operator replays: retry age (max_age) counts from here instead.
     Column("replayed_at", UTCDateTime, nullable=True),
+    # The userId header (officer or system user) every delivery attempt carries.
+    Column("user_id", String(64), nullable=True),
     Index("ix_outbox_ordering", "partner", "ordering_key", "id"),
     # Partial indexes over the live part of the queue, so claims stay fast however many
     # delivered rows accumulate: the claim scan in id order, and the "earlier one of the same

@@ -87,7 +87,7 @@ def main() -> None:
 
     from gateway.config import load_settings
     from gateway.registries.contract import REGISTRIES
-    from gateway.registries.header import VissHeader, parse_identifier
+    from gateway.registries.header import parse_identifier, viss_header
     from gateway.registries.sim import FaultPlan, VissSimulator
     from gateway.runtime import Runtime
     from gateway.signing.keys import init_keys
@@ -153,7 +153,7 @@ def main() -> None:
     service = client.create_service(
         "{urn:lv:vraa:viss:v1:wsdl}ViisBinding", f"http://127.0.0.1:{viss_port}/soap/viss/viis"
     )
-    header = VissHeader(
+    header = viss_header(
         client=parse_identifier(cfg.client_id, service=False, key="client_id"),
         service=parse_identifier(cfg.registries["viis"].service_id, service=True, key="service"),
         user_id="bench",
@@ -201,7 +201,7 @@ def main() -> None:
 
     # Where the gateway's time goes (in process, same answer each time).
     from gateway.registries.audit import AuditEntry
-    from gateway.registries.header import read_header
+    from gateway.registries.header import VISS_HEADER, read_header
     from gateway.soap.envelope import build_envelope, parse_envelope
 
     viis = runtime.registries.clients["viis"]
@@ -216,7 +216,7 @@ def main() -> None:
             "  parse answer envelope",
             lambda: parse_envelope(answer, runtime.limits),
         ),
-        ("  read + validate echoed header", lambda: read_header(envelope.header, viis.schemas)),
+        ("  read + validate echoed header", lambda: read_header(envelope.header, VISS_HEADER, viis.schemas)),
         ("  verify signature (signxml)", lambda: viis.trust.verify(envelope.body)),
         (
             "  XSD validate + map to JSON",

@@ -10,6 +10,7 @@ that into a message on stderr and exit status 2.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,11 +28,15 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from gateway.errors import ConfigError
 
+# Institution names appear in URLs (/soap/<name>), metrics labels and key file names.
+_SAFE_INSTITUTION = re.compile(r"[a-z][a-z0-9]{0,15}")
+
 __all__ = [
     "ApiSettings",
     "DeliverySettings",
+    "EcaseSettings",
+    "InstitutionSettings",
     "OperationSettings",
-    "PartnerSettings",
     "PushSettings",
     "RegistriesSettings",
     "RegistrySettings",
@@ -116,25 +121,65 @@ class OperationSettings(_Section):
     retry: RetrySettings | None = None
 
 
-class PartnerSettings(_Section):
-    """One partner system reached over SOAP."""
+class EcaseSettings(_Section):
+    """The E-case platform: the universal contract, its endpoint, and who we are on it.
 
-    wsdl: Path
-    #: Service and port in the WSDL that the partner serves (we call it).
-    service: str
-    port: str
-    #: Service and port in the WSDL that we serve to the partner (it calls us), if any.
-    inbound_service: str | None = None
-    inbound_port: str | None = None
-    endpoint: str
+    The WSDL is also the contract of a ``direct`` institution, which serves ``service``/``port``
+    at its own endpoint; the gateway serves ``inbound_service``/``inbound_port`` at
+    ``/soap/ecase`` (and at ``/soap/<institution>`` for each direct one).
+    """
+
+    wsdl: Path = Path("wsdl/ecase.wsdl")
+    #: Service and port the platform (or a direct institution) serves; we call it.
+    service: str = "EcaseService"
+    port: str = "EcasePort"
+    #: Service and port we serve to the platform and to direct institutions.
+    inbound_service: str = "PlusService"
+    inbound_port: str = "PlusPort"
+    endpoint: str = "http://127.0.0.1:8083/soap/ecase"
+    #: Our X-Road style identifier on the platform: instance/class/member code/subsystem.
+    client_id: str = "LV/GOV/90000000000/PLUS"
+    protocol_version: str = "4.0"
+    #: Version of the contract, sent as serviceVersion and expected in inbound service headers.
+    service_version: str = "v1"
+    #: userId header when PLUS names no officer (X-User-Id on the local API).
+    user_id: str = "PLUS"
     connect_timeout: float = Field(5.0, gt=0)
     operation_timeout: float = Field(30.0, gt=0)
+
+
+class InstitutionSettings(_Section):
+    """One institution (TIS, ProIS, IeVP IS, EM, ...): all of it is data.
+
+    ``sends``, ``receives`` and ``answers`` name business message types and queries of the
+    universal contract; nothing in the code knows any institution by name.
+    """
+
+    title: str
+    #: ``ecase``: through the E-case platform; ``direct``: its own endpoint (``endpoint``).
+    channel: Literal["ecase", "direct"] = "ecase"
+    #: X-Road style identifier: instance/member class/member code/subsystem.
+    member: str
+    endpoint: str | None = None
+    #: Direct channel timeouts; on E-case the platform's apply.
+    connect_timeout: float = Field(5.0, gt=0)
+    operation_timeout: float = Field(30.0, gt=0)
+    sends: tuple[str, ...] = ()
+    receives: tuple[str, ...] = ()
+    #: Synchronous queries the institution answers (T-02), by query name.
+    answers: tuple[str, ...] = ()
     trust: TrustSettings
     retry: RetrySettings = RetrySettings()
-    #: Deliver messages sharing an ordering key (the court case number) in submission order.
+    #: Deliver messages sharing an ordering key (the case number) in submission order.
     ordered: bool = True
     #: Overrides by operation name or message type, e.g. ``SubmitExecutionNotification``.
     operations: dict[str, OperationSettings] = {}
+
+    @model_validator(mode="after")
+    def _direct_needs_endpoint(self) -> InstitutionSettings:
+        if self.channel == "direct" and not self.endpoint:
+            raise ValueError("a direct institution needs an endpoint")
+        return self
 
     def _override(self, operation: str, message_type: str | None) -> OperationSettings | None:
         return self.operations.get(operation) or (
@@ -142,12 +187,12 @@ class PartnerSettings(_Section):
         )
 
     def retry_for(self, operation: str, message_type: str | None = None) -> RetrySettings:
-        """The retry policy of one route: its override, else the partner's."""
+        """The retry policy of one route: its override, else the institution's."""
         found = self._override(operation, message_type)
         return found.retry if found and found.retry else self.retry
 
     def ordered_for(self, operation: str, message_type: str | None = None) -> bool:
-        """Whether one route keeps per-case order: its override, else the partner's."""
+        """Whether one route keeps per-case order: its override, else the institution's."""
         found = self._override(operation, message_type)
         return found.ordered if found and found.ordered is not None else self.ordered
 
@@ -174,16 +219,21 @@ class DeliverySettings(_Section):
 
 
 class SimulatorSettings(_Section):
-    """A partner simulator (``plus-gateway sim``)."""
+    """A simulator (``plus-gateway sim NAME``): the E-case platform, an institution, VISS.
+
+    A simulated institution signs with ``key``/``certificate`` and believes ``trust`` (the
+    gateway's certificate); host and port matter for servers (the platform, a direct
+    institution, VISS). The E-case platform simulator needs no key of its own.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(8081, ge=1, le=65535)
-    key: Path
-    certificate: Path
+    key: Path | None = None
+    certificate: Path | None = None
     #: Whom the simulator believes (the gateway's certificate).
-    trust: TrustSettings
-    #: Where the simulator sends partner-originated messages (the gateway's SOAP endpoint).
-    gateway_url: str = "http://127.0.0.1:8080/soap/tis"
+    trust: TrustSettings | None = None
+    #: The gateway's base URL, where simulated institutions send their messages.
+    gateway_url: str = "http://127.0.0.1:8080"
 
 
 class RegistrySettings(_Section):
@@ -290,7 +340,8 @@ class Settings(BaseSettings):
     store: StoreSettings = StoreSettings()
     xml: XmlSettings = XmlSettings()
     signing: SigningSettings
-    partners: dict[str, PartnerSettings]
+    ecase: EcaseSettings = EcaseSettings()
+    institutions: dict[str, InstitutionSettings]
     delivery: DeliverySettings = DeliverySettings()
     push: PushSettings = PushSettings()
     simulators: dict[str, SimulatorSettings] = {}
@@ -310,17 +361,31 @@ class Settings(BaseSettings):
         # The YAML arrives as init kwargs; the environment must win over it.
         return (env_settings, init_settings)
 
-    def ordered_route(self, partner: str, operation: str, message_type: str) -> bool:
+    @model_validator(mode="after")
+    def _institution_names_are_safe(self) -> Settings:
+        for name in self.institutions:
+            if not _SAFE_INSTITUTION.fullmatch(name):
+                raise ValueError(f"institutions.{name}: names are lower-case letters and digits")
+        return self
+
+    def ordered_route(self, institution: str, operation: str, message_type: str) -> bool:
         """Whether outbound messages of this route keep per-case order (default: yes)."""
-        found = self.partners.get(partner)
+        found = self.institutions.get(institution)
         return found.ordered_for(operation, message_type) if found else True
 
-    def partner(self, name: str) -> PartnerSettings:
-        """Settings of partner ``name``; ConfigError if it is not configured."""
+    def institution(self, name: str) -> InstitutionSettings:
+        """Settings of institution ``name``; ConfigError if it is not configured."""
         try:
-            return self.partners[name]
+            return self.institutions[name]
         except KeyError:
-            raise ConfigError(f"partners.{name}: partner is not configured") from None
+            raise ConfigError(f"institutions.{name}: institution is not configured") from None
+
+    def timeouts(self, name: str) -> tuple[float, float]:
+        """(connect, operation) timeouts for reaching institution ``name`` on its channel."""
+        found = self.institution(name)
+        if found.channel == "direct":
+            return found.connect_timeout, found.operation_timeout
+        return self.ecase.connect_timeout, self.ecase.operation_timeout
 
 
 def _resolve_paths(value: Any, base: Path) -> Any:

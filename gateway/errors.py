@@ -15,7 +15,19 @@ Delivery and the API decide what to do by the *type* of an error, never by its t
     │   │   ├── SignatureInvalidError      SIG_INVALID
     │   │   ├── UntrustedSignerError       SIG_UNTRUSTED
     │   │   ├── MappingError               MAPPING_FAILED
-    │   │   └── CanonicalInvalidError      CANONICAL_INVALID (PLUS's JSON, with field paths)
+    │   │   ├── CanonicalInvalidError      CANONICAL_INVALID (PLUS's JSON, with field paths)
+    │   │   ├── HeaderError                HEADER_INVALID (an X-Road style header block)
+    │   │   ├── ChannelError               who may send what to whom, on a channel
+    │   │   │   ├── UnknownSenderError         ECASE_UNKNOWN_SENDER
+    │   │   │   ├── SenderMismatchError        ECASE_SENDER_MISMATCH (header vs certificate)
+    │   │   │   ├── WrongAddresseeError        ECASE_WRONG_ADDRESSEE
+    │   │   │   └── MessageNotAllowedError     MESSAGE_NOT_ALLOWED
+    │   │   └── RoutingError               where PLUS's outbound message goes (HTTP 422)
+    │   │       ├── ReplyUnknownRequestError   REPLY_UNKNOWN_REQUEST
+    │   │       ├── AddresseeRequiredError     ADDRESSEE_REQUIRED
+    │   │       ├── AddresseeAmbiguousError    ADDRESSEE_AMBIGUOUS
+    │   │       ├── AddresseeNotAllowedError   ADDRESSEE_NOT_ALLOWED
+    │   │       └── AddresseeInconsistentError ADDRESSEE_INCONSISTENT
     │   ├── PartnerRejectedError       the partner answered a SOAP Client fault or HTTP 4xx
     │   └── ConfigError                a bad or missing configuration key
     └── RetryableError                 transient: back off and try again
@@ -33,24 +45,36 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AddresseeAmbiguousError",
+    "AddresseeInconsistentError",
+    "AddresseeNotAllowedError",
+    "AddresseeRequiredError",
     "BadInputError",
     "CanonicalInvalidError",
+    "ChannelError",
     "ConfigError",
     "GatewayError",
+    "HeaderError",
     "MappingError",
+    "MessageNotAllowedError",
     "PartnerRejectedError",
     "PartnerServerFaultError",
     "PartnerTimeoutError",
     "PartnerUnavailableError",
     "PermanentError",
+    "ReplyUnknownRequestError",
     "RetryableError",
+    "RoutingError",
     "SchemaValidationError",
+    "SenderMismatchError",
     "SignatureInvalidError",
     "SignatureMissingError",
     "SoapEnvelopeError",
     "StoreUnavailableError",
     "UnknownOperationError",
+    "UnknownSenderError",
     "UntrustedSignerError",
+    "WrongAddresseeError",
     "XmlForbiddenError",
     "XmlMalformedError",
     "XmlTooLargeError",
@@ -203,6 +227,78 @@ class CanonicalInvalidError(BadInputError):
     """PLUS's canonical JSON does not satisfy the message type's JSON Schema."""
 
     code = "CANONICAL_INVALID"
+
+
+class HeaderError(SchemaValidationError):
+    """An X-Road style header block is missing, repeated or invalid."""
+
+    code = "HEADER_INVALID"
+
+
+class ChannelError(BadInputError):
+    """The channel's rules about senders, addressees and message types are broken."""
+
+    code = "CHANNEL_REFUSED"
+
+
+class UnknownSenderError(ChannelError):
+    """The header's client is no configured institution (or not one on this endpoint)."""
+
+    code = "ECASE_UNKNOWN_SENDER"
+
+
+class SenderMismatchError(ChannelError):
+    """The message is signed by another institution than the one its header names."""
+
+    code = "ECASE_SENDER_MISMATCH"
+
+
+class WrongAddresseeError(ChannelError):
+    """The header's service names another addressee, operation or contract version."""
+
+    code = "ECASE_WRONG_ADDRESSEE"
+
+
+class MessageNotAllowedError(ChannelError):
+    """The institution may not send this message type (or answer this query)."""
+
+    code = "MESSAGE_NOT_ALLOWED"
+
+
+class RoutingError(BadInputError):
+    """The addressee of an outbound message cannot be resolved or is inconsistent."""
+
+    code = "ROUTING_FAILED"
+
+
+class ReplyUnknownRequestError(RoutingError):
+    """The message answers a request (or ruling) the gateway never received."""
+
+    code = "REPLY_UNKNOWN_REQUEST"
+
+
+class AddresseeRequiredError(RoutingError):
+    """Several institutions receive this type and nothing says which one."""
+
+    code = "ADDRESSEE_REQUIRED"
+
+
+class AddresseeAmbiguousError(RoutingError):
+    """The referenced id was used by several institutions; PLUS must name the addressee."""
+
+    code = "ADDRESSEE_AMBIGUOUS"
+
+
+class AddresseeNotAllowedError(RoutingError):
+    """The named addressee is unknown or does not receive this message type."""
+
+    code = "ADDRESSEE_NOT_ALLOWED"
+
+
+class AddresseeInconsistentError(RoutingError):
+    """The named addressee contradicts the message it answers, or its content."""
+
+    code = "ADDRESSEE_INCONSISTENT"
 
 
 class PartnerRejectedError(PermanentError):

@@ -10,6 +10,10 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 COMMON = "urn:lv:vpd:plus:common:v1"
 TIS = "urn:lv:ta:tis:plus:v1"
 
+#: The E-case platform: universal business messages, and its X-Road style header blocks.
+ECASE = "urn:lv:ecase:plus:v1"
+ECASE_HEADER = "urn:lv:ecase:header:v1"
+
 #: VISS (the State IS integrator): the X-Road style header and one namespace per registry.
 VISS = "urn:lv:vraa:viss:v1"
 VIIS = "urn:lv:vraa:viss:viis:v1"
@@ -24,6 +28,8 @@ PREFIXES: dict[str, str] = {
     "xs": XSD,
     "c": COMMON,
     "tis": TIS,
+    "m": ECASE,
+    "eh": ECASE_HEADER,
     "viss": VISS,
     "viis": VIIS,
     "iis": IIS,

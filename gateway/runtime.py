@@ -1,4 +1,4 @@
-"""Everything loaded once at start: schemas, mappings, keys, trust stores, store, routes.
+"""Everything loaded once at start: schemas, mappings, keys, institutions, store, routes.
 
 A :class:`Runtime` is built from frozen settings and passed to whoever needs it; there is no
 global mutable state. Building it is the only place that reads keys, compiles schemas and
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import requests
 
+from gateway.channels.ecase import Channels
+from gateway.channels.institutions import Directory
+from gateway.channels.routing import ReplyRouter
 from gateway.config import Settings
 from gateway.mapping import MappingRegistry
 from gateway.metrics import Metrics
-from gateway.pipeline import RouteTable
+from gateway.pipeline import DEFAULT_STEPS, RouteTable
 from gateway.registries.service import RegistryService
-from gateway.signing import Signer, TrustStore
-from gateway.soap.client import PartnerClient, pooled_session
-from gateway.soap.wsdl import served_wsdl
+from gateway.signing import Signer
+from gateway.soap.client import pooled_session
 from gateway.store import Store, create_store_engine, migrate
 from gateway.xml import SchemaRegistry, XmlLimits
 
@@ -37,16 +39,26 @@ class Runtime:
         self.signer: Signer = Signer.from_files(
             settings.signing.key, settings.signing.certificate, settings.signing.algorithm
         )
-        self.trust: dict[str, TrustStore] = {
-            name: TrustStore.from_files(list(p.trust.certificates), p.trust.ca)
-            for name, p in settings.partners.items()
-        }
+        #: Institutions as data (trust stores loaded here, once).
+        self.directory: Directory = Directory.from_settings(
+            settings,
+            known_types=frozenset(
+                m.message_type for m in self.mappings.all() if m.direction in DEFAULT_STEPS
+            ),
+        )
         self.engine = create_store_engine(settings.store.url, echo=settings.store.echo)
         if run_migrations:
             migrate(self.engine)
         self.store: Store = Store(self.engine)
         self.metrics: Metrics = Metrics()
         self.metrics.watch_outbox(self.store.outbox_gauges)
+        self.router: ReplyRouter = ReplyRouter(self.directory, self.store.inbound_senders)
+        self.session: requests.Session = pooled_session(settings.delivery.pool_maxsize)
+        #: SOAP clients per channel endpoint; the WSDL is loaded here, once.
+        self.channels: Channels = Channels(settings, self.directory, self.session)
+        self.wsdl_documents: dict[str, bytes] = self.channels.served_wsdls(
+            settings.api.base_url()
+        )
         self.routes: RouteTable = RouteTable(self)
         #: Registry queries through VISS (clients, breakers, cache, audit), built once.
         self.registries = RegistryService.from_settings(
@@ -57,32 +69,6 @@ class Runtime:
             store=self.store,
             metrics_registry=self.metrics.registry,
         )
-        self.session: requests.Session = pooled_session(settings.delivery.pool_maxsize)
-        self.wsdl_documents = {
-            name: served_wsdl(
-                p.wsdl,
-                service=p.inbound_service,
-                port=p.inbound_port,
-                address=f"{settings.api.base_url()}/soap/{name}",
-            )
-            for name, p in settings.partners.items()
-            if p.inbound_service and p.inbound_port
-        }
-
-        #: zeep clients per partner; WSDLs are loaded here, once.
-        self.clients: dict[str, PartnerClient] = {
-            name: PartnerClient(
-                partner=name,
-                wsdl=p.wsdl,
-                service=p.service,
-                port=p.port,
-                endpoint=p.endpoint,
-                connect_timeout=p.connect_timeout,
-                operation_timeout=p.operation_timeout,
-                session=self.session,
-            )
-            for name, p in settings.partners.items()
-        }
 
     def close(self) -> None:
         """Release connections."""

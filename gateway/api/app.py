@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -48,6 +49,7 @@ __all__ = ["create_app"]
 log = structlog.get_logger(__name__)
 
 _ERRORS = {"model": ErrorBody}
+_USER_ID = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
 
 
 def _status_for(error: GatewayError) -> int:
@@ -142,7 +144,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     # -- outbound -------------------------------------------------------------------------
 
     async def accept_outbound(
-        message_type: str, request: Request, idempotency_key: str | None
+        message_type: str, request: Request, idempotency_key: str | None, user_id: str | None
     ) -> Response:
         mapping = runtime.mappings.get(message_type)
         if mapping.direction != "outbound":
@@ -162,31 +164,46 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
                 "body is not valid JSON",
                 details=[{"path": "", "message": str(exc)}],
             ) from exc
+        if user_id is not None and not _USER_ID.fullmatch(user_id):
+            return _error(
+                422,
+                "REQUEST_INVALID",
+                "X-User-Id must be 1..64 letters, digits or _-:.",
+                [{"path": "header.X-User-Id", "message": "invalid"}],
+            )
         exchange = Exchange(
             direction="out",
-            partner=mapping.partner,
+            partner="",  # resolved by the route's address step
             mapping=mapping,
             canonical=canonical,
             idempotency_key=idempotency_key,
+            user_id=user_id,
             correlation_id=request.headers.get("x-correlation-id"),
         )
         exchange = await run_in_threadpool(runtime.routes.outbound, exchange)
         structlog.contextvars.bind_contextvars(
             message_id=exchange.message_id, correlation_id=exchange.correlation_id
         )
-        log.info(
-            "outbound accepted",
-            message_type=message_type,
-            idempotent_repeat=not exchange.created,
-        )
         if worker is not None and exchange.created:
             worker.wake()
-        status = "pending"
+        status, institution = "pending", exchange.partner
         if not exchange.created:
             # An idempotent repeat answers where the first message stands now.
             row = runtime.store.get_outbound(exchange.message_id)
-            status = row["status"] if row else status
-        body = Accepted(id=exchange.message_id, status=status, message_type=message_type)
+            if row:
+                status, institution = row["status"], row["partner"]
+        log.info(
+            "outbound accepted",
+            message_type=message_type,
+            institution=institution,
+            idempotent_repeat=not exchange.created,
+        )
+        body = Accepted(
+            id=exchange.message_id,
+            status=status,
+            message_type=message_type,
+            institution=institution,
+        )
         headers = {"Location": f"/v1/messages/{exchange.message_id}"}
         if not exchange.created:
             headers["Idempotent-Replayed"] = "true"
@@ -200,8 +217,13 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             async def endpoint(
                 request: Request,
                 idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
+                user_id: str | None = Header(
+                    None,
+                    alias="X-User-Id",
+                    description="The officer on whose behalf PLUS sends (the userId header)",
+                ),
             ) -> Response:
-                return await accept_outbound(message_type, request, idempotency_key)
+                return await accept_outbound(message_type, request, idempotency_key, user_id)
 
             return endpoint
 
@@ -251,7 +273,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         return MessageStatus(
             id=row["message_id"],
             message_type=row["message_type"],
-            partner=row["partner"],
+            institution=row["partner"],
             operation=row["operation"],
             status=row["status"],
             attempts=row["attempts"],
@@ -269,7 +291,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         return InboxItem(
             id=row["message_id"],
             cursor=row["id"],
-            partner=row["partner"],
+            institution=row["partner"],
             operation=row["operation"],
             message_type=row["message_type"],
             partner_message_id=row["partner_message_id"],
@@ -307,23 +329,31 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
 
     # -- SOAP -----------------------------------------------------------------------------
 
-    @app.get("/soap/{partner}", tags=["soap"], summary="The partner's WSDL (?wsdl)")
-    def soap_wsdl(partner: str) -> Response:
-        document = runtime.wsdl_documents.get(partner)
+    @app.get(
+        "/soap/{endpoint}",
+        tags=["soap"],
+        summary="Our WSDL (?wsdl) at `ecase` or a direct institution's endpoint",
+    )
+    def soap_wsdl(endpoint: str) -> Response:
+        document = runtime.wsdl_documents.get(endpoint)
         if document is None:
-            return _error(404, "NOT_FOUND", f"no SOAP service for {partner}")
+            return _error(404, "NOT_FOUND", f"no SOAP service at /soap/{endpoint}")
         return Response(document, media_type="text/xml; charset=utf-8")
 
-    @app.post("/soap/{partner}", tags=["soap"], summary="Inbound SOAP endpoint of a partner")
-    async def soap_inbound(partner: str, request: Request) -> Response:
-        if partner not in runtime.wsdl_documents:
-            return _error(404, "NOT_FOUND", f"no SOAP service for {partner}")
-        exchange = Exchange(direction="in", partner=partner)
+    @app.post(
+        "/soap/{endpoint}",
+        tags=["soap"],
+        summary="Inbound SOAP: `ecase` for every E-case institution, or a direct one's name",
+    )
+    async def soap_inbound(endpoint: str, request: Request) -> Response:
+        if endpoint not in runtime.wsdl_documents:
+            return _error(404, "NOT_FOUND", f"no SOAP service at /soap/{endpoint}")
+        exchange = Exchange(direction="in", partner="", endpoint=endpoint)
         try:
             exchange.raw = await _read_limited(request, settings.xml.max_bytes)
             exchange = await run_in_threadpool(runtime.routes.inbound, exchange)
         except GatewayError as exc:
-            exc.bind(partner=partner, operation=exchange.operation)
+            exc.bind(partner=exchange.partner or None, operation=exchange.operation)
             await run_in_threadpool(_journal_rejection, runtime, exchange, exc)
             return Response(build_fault(exc), status_code=500, media_type="text/xml; charset=utf-8")
         assert exchange.mapping is not None and exchange.partner_message_id is not None
@@ -332,7 +362,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         )
         log.info(
             "inbound accepted",
-            partner=partner,
+            institution=exchange.partner,
             operation=exchange.operation,
             duplicate=not exchange.created,
         )
@@ -415,10 +445,12 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _journal_rejection(runtime: Runtime, exchange: Exchange, exc: GatewayError) -> None:
-    runtime.metrics.rejected("in", exchange.partner, exc.code)
+    # Before the sender is identified, the endpoint is all we know of who it was.
+    who = exchange.partner or exchange.endpoint or "unknown"
+    runtime.metrics.rejected("in", who, exc.code)
     log.warning(
         "inbound rejected",
-        partner=exchange.partner,
+        partner=who,
         operation=exchange.operation,
         code=exc.code,
         error=exc.message,
@@ -427,7 +459,7 @@ def _journal_rejection(runtime: Runtime, exchange: Exchange, exc: GatewayError) 
     try:
         runtime.store.journal(
             direction="in",
-            partner=exchange.partner,
+            partner=who,
             operation=exchange.operation,
             message_type=exchange.message_type,
             message_id=exchange.message_id,

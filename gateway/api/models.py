@@ -23,6 +23,7 @@ class Accepted(BaseModel):
     id: str = Field(description="Gateway message id; the same on every delivery attempt")
     status: str = Field(description="pending | sending | delivered | dead | discarded")
     message_type: str
+    institution: str = Field(description="The addressee, given or resolved by reply routing")
 
 
 class ErrorInfo(BaseModel):
@@ -45,7 +46,7 @@ class MessageStatus(BaseModel):
 
     id: str
     message_type: str
-    partner: str
+    institution: str = Field(description="The addressee (tis, prois, ievp, em, ...)")
     operation: str
     status: str = Field(description="pending | sending | delivered | dead | discarded")
     attempts: int
@@ -64,10 +65,10 @@ class InboxItem(BaseModel):
 
     id: str
     cursor: int
-    partner: str
+    institution: str = Field(description="The sender (tis, prois, ievp, em, ...)")
     operation: str
     message_type: str
-    partner_message_id: str
+    partner_message_id: str = Field(description="The sender's MessageId (replies name it)")
     received_at: datetime
     acked_at: datetime | None = None
     message: dict[str, Any] = Field(description="Canonical JSON; schema per message_type")

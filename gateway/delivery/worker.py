@@ -94,8 +94,8 @@ class DeliveryWorker:
         return len(rows) + pushed
 
     def _lease_lasts(self, row: dict[str, Any]) -> bool:
-        p = self.runtime.settings.partner(row["partner"])
-        worst = timedelta(seconds=p.connect_timeout + p.operation_timeout + 1)
+        connect, operation = self.runtime.settings.timeouts(row["partner"])
+        worst = timedelta(seconds=connect + operation + 1)
         return bool(utcnow() + worst < row["lease_until"])
 
     def deliver(self, row: dict[str, Any]) -> None:
@@ -103,12 +103,21 @@ class DeliveryWorker:
         store = self.runtime.store
         partner = row["partner"]
         bound = log.bind(message_id=row["message_id"], partner=partner, operation=row["operation"])
-        client = self.runtime.clients[partner]
-        policy = self.runtime.settings.partner(partner).retry_for(
+        channels = self.runtime.channels
+        client = channels.client_for(partner)
+        header = channels.header_for(
+            partner, row["operation"], row["message_id"], row.get("user_id")
+        )
+        policy = self.runtime.settings.institution(partner).retry_for(
             row["operation"], row["message_type"]
         )
         try:
-            ack = client.send(row["operation"], row["payload"], message_id=row["message_id"])
+            ack = client.send(
+                row["operation"],
+                row["payload"],
+                header=header.serialize(),
+                message_id=row["message_id"],
+            )
         except GatewayError as exc:
             when = next_attempt(
                 exc,

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from lxml import etree
 
+    from gateway.channels.header import XRoadHeader
     from gateway.mapping import MessageMapping
 
 __all__ = ["Exchange", "new_id"]
@@ -28,12 +29,23 @@ class Exchange:
     """
 
     direction: Literal["in", "out"]
+    #: The institution: the sender of an inbound message, the addressee of an outbound one
+    #: (empty until identified or resolved).
     partner: str
     message_id: str = field(default_factory=new_id)
     correlation_id: str | None = None
     mapping: MessageMapping | None = None
     #: Inbound: the raw SOAP request. Outbound: unused.
     raw: bytes | None = None
+    #: Inbound: the /soap/ endpoint it arrived at (``ecase``, or a direct institution's name).
+    endpoint: str | None = None
+    #: Inbound: the SOAP Header element as received; its blocks once read.
+    soap_header: etree._Element | None = None
+    header: XRoadHeader | None = None
+    #: Outbound: the addressee PLUS named (``addressee``), before it is checked.
+    addressee: str | None = None
+    #: Outbound: the userId header of every delivery attempt.
+    user_id: str | None = None
     #: The payload element (the SOAP body child); after verification only the signed part.
     document: etree._Element | None = None
     #: Canonical JSON as PLUS sends and receives it.

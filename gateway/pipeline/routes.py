@@ -1,4 +1,4 @@
-"""Routes as data: which steps a message crosses, by partner, operation and direction.
+"""Routes as data: which steps a message crosses, by message type and direction.
 
 A mapping file may list its own ``steps:``; otherwise the default for its direction applies.
 Step names resolve through :data:`STEP_FACTORIES`, so a route is plain data end to end.
@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_STEPS", "INGRESS_STEPS", "STEP_FACTORIES", "Route", "RouteTa
 log = structlog.get_logger(__name__)
 
 #: Steps every inbound SOAP request crosses before its route is known.
-INGRESS_STEPS: tuple[str, ...] = ("parse", "route")
+INGRESS_STEPS: tuple[str, ...] = ("parse", "identify", "route")
 
 #: Default steps after ingress (inbound) or from PLUS's JSON (outbound).
 DEFAULT_STEPS: dict[str, tuple[str, ...]] = {
@@ -34,6 +34,7 @@ DEFAULT_STEPS: dict[str, tuple[str, ...]] = {
         "idempotency",
         "stamp",
         "validate_json",
+        "address",
         "map_out",
         "validate",
         "sign",
@@ -43,14 +44,18 @@ DEFAULT_STEPS: dict[str, tuple[str, ...]] = {
 
 STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
     "parse": lambda rt: s.ParseEnvelope(rt.limits),
-    "route": lambda rt: s.ResolveRoute(rt.mappings),
-    "verify": lambda rt: s.VerifySignature(rt.trust),
+    "identify": lambda rt: s.IdentifySender(
+        rt.directory, rt.schemas, rt.channels.client_id, rt.settings.ecase.service_version
+    ),
+    "route": lambda rt: s.ResolveRoute(rt.mappings, rt.directory),
+    "verify": lambda rt: s.VerifySignature(rt.directory),
     "validate": lambda rt: s.ValidateXsd(rt.schemas),
     "map_in": lambda rt: s.MapToCanonical(),
     "persist_in": lambda rt: s.PersistInbound(rt.store),
     "validate_json": lambda rt: s.ValidateCanonical(),
     "idempotency": lambda rt: s.CheckIdempotency(rt.store),
     "stamp": lambda rt: s.Stamp(),
+    "address": lambda rt: s.AddressOutbound(rt.router),
     "map_out": lambda rt: s.MapToXml(),
     "sign": lambda rt: s.Sign(rt.signer),
     "persist_out": lambda rt: s.PersistOutbound(rt.store, rt.settings.ordered_route),
@@ -59,9 +64,8 @@ STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
 
 @dataclass(frozen=True)
 class Route:
-    """Steps for one partner x operation x direction."""
+    """Steps for one business message type (whoever sends or receives it)."""
 
-    partner: str
     operation: str
     direction: str
     message_type: str
@@ -97,11 +101,10 @@ class RouteTable:
         self.ingress = tuple(self._step(name) for name in INGRESS_STEPS)
         self.routes: dict[str, Route] = {}
         for mapping in runtime.mappings.all():
-            if mapping.direction == "query":
-                continue
+            if mapping.direction not in DEFAULT_STEPS:
+                continue  # synchronous queries have no asynchronous route
             names = tuple(mapping.steps or DEFAULT_STEPS[mapping.direction])
             self.routes[mapping.message_type] = Route(
-                partner=mapping.partner,
                 operation=mapping.operation,
                 direction=mapping.direction,
                 message_type=mapping.message_type,
@@ -137,9 +140,7 @@ class RouteTable:
         assert exchange.mapping is not None
         route = self.route(exchange.mapping.message_type)
         if route.direction != "outbound":
-            raise UnknownOperationError(
-                f"{route.message_type} is received from {route.partner}, not sent to it"
-            )
+            raise UnknownOperationError(f"{route.message_type} is received by PLUS, not sent")
         started = time.perf_counter()
         exchange = run(route.steps, exchange)
         self._runtime.metrics.observe(exchange, time.perf_counter() - started)

@@ -8,24 +8,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from gateway.channels.ecase import ECASE_ENDPOINT, ECASE_HEADER_PROFILE
+from gateway.channels.header import read_header
+from gateway.channels.institutions import Directory
+from gateway.channels.routing import ADDRESSEE_FIELD, ReplyRouter
 from gateway.errors import (
+    HeaderError,
     MappingError,
-    SignatureMissingError,
+    MessageNotAllowedError,
+    SenderMismatchError,
     UnknownOperationError,
+    UnknownSenderError,
+    UntrustedSignerError,
+    WrongAddresseeError,
 )
 from gateway.mapping import MappingRegistry
 from gateway.pipeline.exchange import Exchange
-from gateway.signing import Signer, TrustStore
+from gateway.signing import Signer
+from gateway.xml import SchemaRegistry, XmlLimits, serialize
 from gateway.soap.envelope import parse_envelope
 from gateway.store import InboundRecord, OutboundRecord, Store
-from gateway.xml import SchemaRegistry, XmlLimits, serialize
 
 __all__ = [
+    "AddressOutbound",
     "CheckIdempotency",
+    "IdentifySender",
     "MapToCanonical",
     "MapToXml",
     "ParseEnvelope",
@@ -72,42 +83,120 @@ class ParseEnvelope:
     def __call__(self, exchange: Exchange) -> Exchange:
         _need(exchange.raw, "raw bytes")
         assert exchange.raw is not None
-        exchange.document = parse_envelope(exchange.raw, self.limits).body
+        envelope = parse_envelope(exchange.raw, self.limits)
+        exchange.document, exchange.soap_header = envelope.body, envelope.header
+        return exchange
+
+
+class IdentifySender:
+    """Who sent it: the header's ``client`` on E-case, the endpoint on a direct channel.
+
+    The header's ``service`` must name us (PLUS's identifier and the contract version). On a
+    direct endpoint the header is optional, but when present it must name that institution.
+    Whether the signature is really the sender's is checked by :class:`VerifySignature`.
+    """
+
+    def __init__(
+        self, directory: Directory, schemas: SchemaRegistry, client_id: tuple[str, ...], version: str
+    ) -> None:
+        self.directory = directory
+        self.schemas = schemas
+        self.client_id = client_id
+        self.version = version
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        endpoint = exchange.endpoint or ECASE_ENDPOINT
+        has_blocks = exchange.soap_header is not None and any(
+            isinstance(c.tag, str) and c.tag.startswith(f"{{{ECASE_HEADER_PROFILE.namespace}}}")
+            for c in exchange.soap_header
+        )
+        if endpoint == ECASE_ENDPOINT or has_blocks:
+            exchange.header = read_header(exchange.soap_header, ECASE_HEADER_PROFILE, self.schemas)
+        header = exchange.header
+        if endpoint == ECASE_ENDPOINT:
+            assert header is not None
+            sender = self.directory.by_member(header.client)
+            if sender is None or sender.channel != "ecase":
+                raise UnknownSenderError(
+                    "the client header names no institution that sends through E-case",
+                    details=[{"path": "header.client", "message": "unknown sender"}],
+                )
+        else:
+            sender = self.directory.get(endpoint)
+            if header is not None and header.client != sender.member:
+                raise UnknownSenderError(
+                    f"the client header names another sender than {sender.name}",
+                    details=[{"path": "header.client", "message": "not this endpoint's sender"}],
+                )
+        if header is not None and (
+            header.addressee != self.client_id or header.service_version != self.version
+        ):
+            raise WrongAddresseeError(
+                "the service header does not name this gateway and contract version",
+                details=[{"path": "header.service", "message": "wrong addressee or version"}],
+            )
+        exchange.partner = sender.name
         return exchange
 
 
 class ResolveRoute:
-    """Find the message mapping (and so the route) by the body element's name."""
+    """Find the message mapping (and so the route) by the body element's name.
 
-    def __init__(self, mappings: MappingRegistry) -> None:
+    The sender must be one that sends this message type, and a header's service code must be
+    the body's operation.
+    """
+
+    def __init__(self, mappings: MappingRegistry, directory: Directory) -> None:
         self.mappings = mappings
+        self.directory = directory
 
     def __call__(self, exchange: Exchange) -> Exchange:
         _need(exchange.document, "a document")
         assert exchange.document is not None
-        mapping = self.mappings.by_root(exchange.partner, exchange.document.tag)
+        mapping = self.mappings.by_root(exchange.document.tag)
         if mapping.direction != "inbound":
-            raise UnknownOperationError(
-                f"{exchange.partner} does not send {mapping.operation} to the gateway"
-            )
+            raise UnknownOperationError(f"{mapping.operation} is not sent to the gateway")
         exchange.mapping = mapping
+        if exchange.header is not None and exchange.header.service_code != mapping.operation:
+            raise WrongAddresseeError(
+                f"the service header names {exchange.header.service_code}, "
+                f"the body is {mapping.operation}",
+                details=[{"path": "header.service.serviceCode", "message": "not the body's"}],
+            )
+        if mapping.message_type not in self.directory.get(exchange.partner).sends:
+            raise MessageNotAllowedError(
+                f"{exchange.partner} may not send {mapping.message_type}",
+                details=[{"path": "body", "message": "message type not allowed for sender"}],
+            )
         return exchange
 
 
 class VerifySignature:
-    """Verify against the sending partner's trust store; keep only what was signed."""
+    """Verify against the sender's trust store; keep only what was signed.
 
-    def __init__(self, trust: Mapping[str, TrustStore]) -> None:
-        self.trust = trust
+    A signature that another institution's store trusts is a message claiming to come from
+    someone it is not: refused as ECASE_SENDER_MISMATCH, naming both.
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        self.directory = directory
 
     def __call__(self, exchange: Exchange) -> Exchange:
         _need(exchange.document, "a document")
         assert exchange.document is not None
-        store = self.trust.get(exchange.partner)
-        if store is None:
-            raise SignatureMissingError(f"no trust store configured for {exchange.partner}")
-        # Signature wrapping defence: everything downstream reads the verifier's output only.
-        exchange.document = store.verify(exchange.document)
+        sender = self.directory.get(exchange.partner)
+        try:
+            # Signature wrapping defence: everything downstream reads the verifier's output.
+            exchange.document = sender.trust.verify(exchange.document)
+        except UntrustedSignerError as exc:
+            real = [i.name for i in self.directory.trusting(exchange.document)]
+            if real:
+                raise SenderMismatchError(
+                    f"the message claims to come from {sender.name} "
+                    f"but is signed by {' / '.join(real)}",
+                    details=[{"path": "header.client", "message": "not the signer"}],
+                ) from exc
+            raise
         return exchange
 
 
@@ -138,6 +227,12 @@ class MapToCanonical:
         if not partner_id:
             raise MappingError("message carries no message id")
         exchange.partner_message_id = str(partner_id)
+        if exchange.header is not None and exchange.header.id != exchange.partner_message_id:
+            # Deduplication and replies use the body's id; the header must not say otherwise.
+            raise HeaderError(
+                "the id header differs from the message's MessageId",
+                details=[{"path": "header.id", "message": "not the body's MessageId"}],
+            )
         exchange.correlation_id = exchange.correlation_id or exchange.partner_message_id
         return exchange
 
@@ -201,6 +296,25 @@ class Stamp:
                     else datetime.now(UTC).isoformat(timespec="seconds")
                 )
             exchange.canonical = stamped
+        return exchange
+
+
+class AddressOutbound:
+    """Resolve the addressee (reply routing) and take ``addressee`` out of the message.
+
+    Runs after ``validate_json``, so the fields it reads are known to be well-formed.
+    """
+
+    def __init__(self, router: ReplyRouter) -> None:
+        self.router = router
+
+    def __call__(self, exchange: Exchange) -> Exchange:
+        _need(exchange.mapping, "a route")
+        assert exchange.mapping is not None and isinstance(exchange.canonical, dict)
+        canonical = dict(exchange.canonical)
+        given = canonical.pop(ADDRESSEE_FIELD, None)
+        exchange.partner = self.router.resolve(exchange.mapping, canonical, given)
+        exchange.canonical = canonical
         return exchange
 
 
@@ -287,6 +401,7 @@ class PersistOutbound:
                 correlation_id=exchange.correlation_id,
                 idempotency_key=exchange.idempotency_key,
                 request_sha256=exchange.request_sha256,
+                user_id=exchange.user_id,
             )
         )
         exchange.message_id, exchange.created = message_id, created

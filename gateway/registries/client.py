@@ -42,7 +42,8 @@ from gateway.registries.errors import (
     RegistryTimeoutError,
     RegistryUnavailableError,
 )
-from gateway.registries.header import VissHeader, read_header
+from gateway.channels.header import XRoadHeader
+from gateway.registries.header import VISS_HEADER, read_header, viss_header
 from gateway.signing import TrustStore
 from gateway.soap.client import PartnerClient
 from gateway.xml import SchemaRegistry, XmlLimits
@@ -118,9 +119,9 @@ class RegistryClient:
         self.schemas.validate(root, self.contract.schema)
         return etree.tostring(root, encoding="UTF-8")
 
-    def header(self, query_id: str, ctx: QueryContext) -> VissHeader:
+    def header(self, query_id: str, ctx: QueryContext) -> XRoadHeader:
         """The VISS header of one query."""
-        return VissHeader(
+        return viss_header(
             client=self.client_id,
             service=self.service_id,
             user_id=ctx.officer_id,
@@ -145,7 +146,7 @@ class RegistryClient:
             raise _mapped(exc, self.name, op, query_id) from exc
         bad = _bad_answer(self.name, op, query_id)
         try:
-            echoed = read_header(envelope.header, self.schemas)
+            echoed = read_header(envelope.header, VISS_HEADER, self.schemas)
         except GatewayError as exc:
             raise bad(f"header: {exc.message}") from exc
         if echoed.id != query_id:

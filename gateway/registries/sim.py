@@ -33,7 +33,7 @@ from gateway.errors import BadInputError, ConfigError, GatewayError, PartnerServ
 from gateway.mapping import MappingRegistry, MessageMapping
 from gateway.ns import DS
 from gateway.registries.contract import REGISTRIES
-from gateway.registries.header import VissHeader, read_header
+from gateway.registries.header import VISS_HEADER, read_header
 from gateway.registries.population import DEFAULT_SEED, DEFAULT_SIZE, Population
 from gateway.signing import Signer
 from gateway.soap.envelope import build_envelope, build_fault, parse_envelope
@@ -166,7 +166,7 @@ class VissSimulator:
             return 200, b"<soap:Envelope><soap:Body><broken"
         try:
             envelope = parse_envelope(raw, self.limits)
-            header = read_header(envelope.header, self.schemas)
+            header = read_header(envelope.header, VISS_HEADER, self.schemas)
             contract = REGISTRIES[registry]
             if header.service[-2] != contract.operation:
                 raise BadInputError(f"service {header.service[-2]} is not served at {registry}")
@@ -181,7 +181,7 @@ class VissSimulator:
             return 500, build_fault(bad)
         code = envelope.body.findtext(f"{{{contract.namespace}}}PersonalCode") or ""
         request_id = "wrong-id" if mode == "wrong_header" else header.id
-        echoed = VissHeader(**{**vars(header), "id": request_id})
+        echoed = header.replace_id(request_id)
         signer = self._intruder_signer() if mode == "untrusted_signature" else self.signer
         body = self._body(registry, code, header.id, signer, tamper=mode == "bad_signature")
         return 200, build_envelope(body, echoed.serialize())

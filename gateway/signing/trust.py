@@ -163,6 +163,19 @@ class TrustStore:
             f"(subject {leaf.subject.rfc4514_string()}, sha256 {fingerprint(leaf)})"
         )
 
+    def trusts_signer(self, element: etree._Element) -> bool:
+        """Whether the certificate named by ``element``'s signature is one this store trusts.
+
+        No cryptography: this only tells who claims to have signed, for naming the real
+        signer of a message that claims another sender. Any malformed signature is False.
+        """
+        try:
+            signature = self._locate_signature(element)
+            leaf, intermediates = self._split_chain(self._embedded_certificates(signature))
+        except (SignatureMissingError, SignatureInvalidError):
+            return False
+        return self._untrusted_reason(leaf, intermediates) is None
+
     def verify_bytes(self, data: bytes) -> etree._Element:
         """Parse ``data`` with the hardened parser and :meth:`verify` its root."""
         return self.verify(parse_xml(data))

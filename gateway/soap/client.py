@@ -122,12 +122,20 @@ class PartnerClient:
             )
         return op, response, ctx
 
-    def send(self, operation: str, payload: bytes, *, message_id: str | None = None) -> Any:
-        """Post ``payload`` (the signed body element) as ``operation``; return the parsed reply.
+    def send(
+        self,
+        operation: str,
+        payload: bytes,
+        *,
+        header: bytes | None = None,
+        message_id: str | None = None,
+    ) -> Any:
+        """Post ``payload`` (the signed body element, with SOAP ``header`` blocks) as
+        ``operation``; return the parsed reply.
 
         SOAP Server faults are retryable; SOAP Client faults and invalid answers permanent.
         """
-        op, response, ctx = self._post(operation, build_envelope(payload), message_id)
+        op, response, ctx = self._post(operation, build_envelope(payload, header), message_id)
         try:
             result = self.binding.process_reply(self.client, op, response)
         except zeep.exceptions.Fault as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,6 +77,8 @@ class OutboundRecord:
     correlation_id: str | None
     idempotency_key: str
     request_sha256: str
+    #: The userId header of every delivery attempt (the officer, or the system user).
+    user_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,7 @@ class Store:
                         message_type=record.message_type,
                         ordering_key=record.ordering_key,
                         correlation_id=record.correlation_id,
+                        user_id=record.user_id,
                         payload=record.payload,
                         payload_sha256=sha256_hex(record.payload),
                         status="pending",
@@ -717,6 +720,22 @@ class Store:
                 payload_sha256=sha256_hex(record.payload),
             )
         return message_id, stored
+
+    def inbound_senders(self, partner_message_id: str, message_types: Sequence[str]) -> list[str]:
+        """Institutions that sent a message of one of ``message_types`` with this id.
+
+        Reply routing: an evaluation report names its request's id, and goes to its sender.
+        """
+        query = (
+            select(inbox.c.partner)
+            .where(
+                inbox.c.partner_message_id == partner_message_id,
+                inbox.c.message_type.in_(list(message_types)),
+            )
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            return sorted(str(p) for p in conn.execute(query).scalars())
 
     def inbox_after(
         self, after: int, limit: int, *, include_acked: bool = False

@@ -6,7 +6,8 @@ from lxml import etree
 from gateway.errors import SchemaValidationError
 from gateway.mapping import MappingRegistry
 from gateway.registries.contract import REGISTRIES
-from gateway.registries.header import VissHeader, read_header
+from gateway.channels.header import XRoadHeader
+from gateway.registries.header import VISS_HEADER, read_header, viss_header
 from gateway.registries.personal_code import is_valid
 from gateway.registries.population import Population
 from gateway.soap.envelope import build_envelope, parse_envelope
@@ -47,7 +48,7 @@ def test_every_answer_of_the_population_is_schema_valid(
 ) -> None:
     for name, contract in REGISTRIES.items():
         mapping = mappings.get(contract.message_type)
-        assert mapping.direction == "query"
+        assert mapping.direction == "query_answer"
         for code in population.codes:
             record = population.persons[code].record(name)
             canonical = {
@@ -63,7 +64,7 @@ def test_every_answer_of_the_population_is_schema_valid(
             assert mapping.to_canonical(element) == canonical
 
 
-def _header(**changes: str) -> VissHeader:
+def _header(**changes: str) -> XRoadHeader:
     values = {
         "client": ("LV", "GOV", "90000000000", "PLUS"),
         "service": ("LV", "GOV", "90000000001", "VIIS", "GetEducation", "v1"),
@@ -74,24 +75,24 @@ def _header(**changes: str) -> VissHeader:
         "purpose": "Izvērtēšanas ziņojums <&>",
         "legal_basis": "Valsts probācijas dienesta likums",
     }
-    return VissHeader(**{**values, **changes})  # type: ignore[arg-type]
+    return viss_header(**{**values, **changes})  # type: ignore[arg-type]
 
 
 def test_header_round_trip(schemas: SchemaRegistry) -> None:
     header = _header()
     raw = build_envelope(b"<x:Body xmlns:x='urn:x'/>", header.serialize())
     envelope = parse_envelope(raw, XmlLimits())
-    assert read_header(envelope.header, schemas) == header
+    assert read_header(envelope.header, VISS_HEADER, schemas) == header
 
 
 def test_header_blocks_are_validated(schemas: SchemaRegistry) -> None:
     raw = build_envelope(b"<x:Body xmlns:x='urn:x'/>", _header(id="has space").serialize())
     with pytest.raises(SchemaValidationError):
-        read_header(parse_envelope(raw, XmlLimits()).header, schemas)
+        read_header(parse_envelope(raw, XmlLimits()).header, VISS_HEADER, schemas)
     header = _header()
     blocks = header.elements()[:-1]  # no legalBasis
     raw = build_envelope(b"<x:Body xmlns:x='urn:x'/>", b"".join(etree.tostring(b) for b in blocks))
     with pytest.raises(SchemaValidationError, match="legalBasis"):
-        read_header(parse_envelope(raw, XmlLimits()).header, schemas)
+        read_header(parse_envelope(raw, XmlLimits()).header, VISS_HEADER, schemas)
     with pytest.raises(SchemaValidationError):
-        read_header(None, schemas)
+        read_header(None, VISS_HEADER, schemas)

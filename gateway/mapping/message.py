@@ -14,9 +14,11 @@ from lxml import etree
 
 from gateway.errors import CanonicalInvalidError, MappingError
 from gateway.mapping.spec import (
+    ADDRESSEE,
     DATE_PATTERN,
     DATETIME_PATTERN,
     DECIMAL_PATTERN,
+    INSTITUTION_PATTERN,
     Field,
     MappingSpec,
 )
@@ -182,6 +184,22 @@ def _error_details(error: ValidationError) -> list[dict[str, str]]:
     return [{"path": path, "message": message}]
 
 
+def _with_addressee(schema: dict[str, Any]) -> dict[str, Any]:
+    """An outbound message may name its addressee; the gateway resolves it otherwise."""
+    out = dict(schema)
+    out["properties"] = {
+        **schema["properties"],
+        ADDRESSEE: {
+            "type": "string",
+            "pattern": f"^{INSTITUTION_PATTERN}$",
+            "description": (
+                "Institution to send to; resolved from the message this one answers when omitted"
+            ),
+        },
+    }
+    return out
+
+
 def _request_schema(schema: dict[str, Any], gateway_fields: dict[str, str]) -> dict[str, Any]:
     """The schema PLUS sends against: fields the gateway stamps are optional and read-only."""
     if not gateway_fields:
@@ -197,12 +215,12 @@ def _request_schema(schema: dict[str, Any], gateway_fields: dict[str, str]) -> d
 
 
 class MessageMapping:
-    """A message type: metadata, JSON Schema, and canonical JSON <-> partner XML mapping."""
+    """A message type: metadata, JSON Schema, and canonical JSON <-> wire XML mapping."""
 
     def __init__(self, spec: MappingSpec) -> None:
         self._spec = spec
         self.message_type = spec.message_type
-        self.partner = spec.partner
+        self.contract = spec.contract
         self.operation = spec.operation
         self.direction = spec.direction
         self.schema = spec.schema
@@ -214,8 +232,15 @@ class MessageMapping:
         self.steps: list[str] | None = list(spec.steps) if spec.steps is not None else None
         self.fields = spec.fields
         self.source = spec.source
+        self.routing = spec.routing
+        self.urgent = spec.urgent
+        self.query = spec.query
+        #: PLUS may name the addressee of any outbound message (docs/CHANNELS.md).
+        self.accepts_addressee = spec.direction == "outbound"
         self._nsmap = dict(spec.nsmap)
         schema = _object_schema(spec.fields)
+        if self.accepts_addressee:
+            schema = _with_addressee(schema)
         self.json_schema: dict[str, Any] = {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": spec.title,
@@ -244,6 +269,19 @@ class MessageMapping:
             details=details,
         )
 
+    def split_addressee(self, canonical: Any) -> tuple[Any, str | None]:
+        """``canonical`` without its top-level ``addressee``, and the addressee (or None).
+
+        The input is not modified. Messages that take no addressee come back unchanged.
+        """
+        if not self.accepts_addressee or not isinstance(canonical, dict):
+            return canonical, None
+        if ADDRESSEE not in canonical:
+            return canonical, None
+        rest = {k: v for k, v in canonical.items() if k != ADDRESSEE}
+        addressee = canonical[ADDRESSEE]
+        return rest, addressee if isinstance(addressee, str) else None
+
     def get_path(self, canonical: object, path: str) -> Any:
         """Value at a dotted path (``case.number``, ``obligations.0.code``), or None."""
         current: Any = canonical
@@ -265,7 +303,9 @@ class MessageMapping:
         if not isinstance(canonical, dict):
             raise MappingError(f"{self.message_type}: canonical data must be an object")
         root = etree.Element(self.root, nsmap=self._nsmap)
-        self._build(root, self.fields, canonical, "")
+        # The addressee is routing data, not content: it never reaches the wire.
+        data, _ = self.split_addressee(canonical)
+        self._build(root, self.fields, data, "")
         return root
 
     def _build(
@@ -301,7 +341,7 @@ class MessageMapping:
 
         if f.classifier is not None:
             code = (
-                f.classifier.to_partner[self.partner].get(value) if isinstance(value, str) else None
+                f.classifier.to_wire[self.contract].get(value) if isinstance(value, str) else None
             )
             if code is None:
                 raise MappingError(
@@ -381,7 +421,7 @@ class MessageMapping:
             return MappingError(f"{self.message_type}: {path} is not {expected}")
 
         if f.classifier is not None:
-            code = f.classifier.from_partner[self.partner].get(text.strip())
+            code = f.classifier.from_wire[self.contract].get(text.strip())
             if code is None:
                 raise MappingError(
                     f"{self.message_type}: {path} has a code unknown to classifier "

@@ -15,17 +15,57 @@ CLASSIFIERS_DIR = "classifiers"
 
 
 class MappingRegistry:
-    """Message mappings by type, by (partner, root element) and by (partner, operation)."""
+    """Message mappings by type, by root element, by operation, and queries by name.
+
+    A root element is unique across all mappings (the namespace names the contract). An
+    operation is unique within a contract; a query answer shares its request's operation and is
+    found through :meth:`query_answer` instead.
+    """
 
     def __init__(self, mappings: list[MessageMapping], classifiers: dict[str, Classifier]) -> None:
         self.classifiers = classifiers
         self._by_type: dict[str, MessageMapping] = {}
-        self._by_root: dict[tuple[str, str], MessageMapping] = {}
+        self._by_root: dict[str, MessageMapping] = {}
         self._by_operation: dict[tuple[str, str], MessageMapping] = {}
+        self._operations: dict[str, list[MessageMapping]] = {}
+        self._queries: dict[tuple[str, str], MessageMapping] = {}
         for m in mappings:
             self._add(self._by_type, m.message_type, m, "message_type")
-            self._add(self._by_root, (m.partner, m.root), m, "root")
-            self._add(self._by_operation, (m.partner, m.operation), m, "operation")
+            self._add(self._by_root, m.root, m, "root")
+            if m.direction != "query_answer":
+                self._add(self._by_operation, (m.contract, m.operation), m, "operation")
+                self._operations.setdefault(m.operation, []).append(m)
+            if m.query is not None:
+                self._add(self._queries, (m.query, m.direction), m, "query")
+        self._check_queries()
+        self._check_reply_to()
+
+    def _check_queries(self) -> None:
+        # A named query is a pair: a request PLUS sends and the answer it gets back.
+        for (name, direction), m in self._queries.items():
+            other = "query_answer" if direction == "query_request" else "query_request"
+            if (name, other) not in self._queries:
+                raise ConfigError(f"{m.source}: key 'query': no {other} mapping for {name!r}")
+            partner = self._queries[(name, other)]
+            if partner.contract != m.contract or partner.operation != m.operation:
+                raise ConfigError(
+                    f"{m.source}: key 'operation': {partner.source} answers query {name!r} "
+                    "and must have the same contract and operation"
+                )
+
+    def _check_reply_to(self) -> None:
+        # An outbound reply can only answer a message the gateway receives.
+        for m in self._by_type.values():
+            reply_to = m.routing.reply_to if m.routing is not None else None
+            if reply_to is None:
+                continue
+            for i, name in enumerate(reply_to.types):
+                target = self._by_type.get(name)
+                if target is None or target.direction != "inbound":
+                    raise ConfigError(
+                        f"{m.source}: key 'routing.reply_to.types[{i}]': "
+                        f"{name!r} is not an inbound message type"
+                    )
 
     @staticmethod
     def _add(index: dict[Any, MessageMapping], key: Any, m: MessageMapping, what: str) -> None:
@@ -56,29 +96,53 @@ class MappingRegistry:
         return cls(mappings, classifiers)
 
     def get(self, message_type: str) -> MessageMapping:
-        """The mapping of ``message_type`` (``tis.court_ruling``); UnknownOperationError if none."""
+        """The mapping of ``message_type`` (``court_ruling``); UnknownOperationError if none."""
         try:
             return self._by_type[message_type]
         except KeyError:
             raise UnknownOperationError(f"unknown message type {message_type!r}") from None
 
-    def by_root(self, partner: str, root: str) -> MessageMapping:
-        """The mapping whose payload element is ``root`` (Clark notation) for ``partner``."""
+    def by_root(self, root: str) -> MessageMapping:
+        """The mapping whose payload element is ``root`` (Clark notation)."""
         try:
-            return self._by_root[(partner, root)]
+            return self._by_root[root]
         except KeyError:
-            raise UnknownOperationError(
-                f"no message of partner {partner!r} has root element {root}", partner=partner
-            ) from None
+            raise UnknownOperationError(f"no message has root element {root}") from None
 
-    def by_operation(self, partner: str, operation: str) -> MessageMapping:
-        """The mapping of WSDL operation ``operation`` for ``partner``."""
+    def by_operation(self, operation: str, *, contract: str | None = None) -> MessageMapping:
+        """The mapping of WSDL operation ``operation`` (a query's request, not its answer).
+
+        ``contract`` is needed only while an operation exists in two contracts (the legacy
+        ``tis`` mappings beside ``ecase``); otherwise the operation alone names the mapping.
+        """
+        if contract is not None:
+            found = self._by_operation.get((contract, operation))
+            candidates = [found] if found is not None else []
+        else:
+            candidates = self._operations.get(operation, [])
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            where = f" in contract {contract!r}" if contract is not None else ""
+            raise UnknownOperationError(f"no operation {operation!r}{where}")
+        contracts = ", ".join(sorted(m.contract for m in candidates))
+        raise UnknownOperationError(
+            f"operation {operation!r} exists in contracts {contracts}; name the contract"
+        )
+
+    def query_request(self, query: str) -> MessageMapping:
+        """The request mapping of the query named ``query`` (``ruling_state``)."""
+        return self._query(query, "query_request")
+
+    def query_answer(self, query: str) -> MessageMapping:
+        """The answer mapping of the query named ``query`` (``ruling_state``)."""
+        return self._query(query, "query_answer")
+
+    def _query(self, query: str, direction: str) -> MessageMapping:
         try:
-            return self._by_operation[(partner, operation)]
+            return self._queries[(query, direction)]
         except KeyError:
-            raise UnknownOperationError(
-                f"partner {partner!r} has no operation {operation!r}", partner=partner
-            ) from None
+            raise UnknownOperationError(f"no query {query!r}") from None
 
     def all(self) -> list[MessageMapping]:
         """Every mapping, sorted by message type."""

@@ -18,20 +18,39 @@ from gateway.errors import ConfigError
 from gateway.ns import PREFIXES
 
 __all__ = [
+    "ADDRESSEE",
     "DATETIME_PATTERN",
     "DATE_PATTERN",
     "DECIMAL_PATTERN",
+    "DIRECTIONS",
+    "INSTITUTION_PATTERN",
+    "QUERY_DIRECTIONS",
+    "ROUTED_DIRECTIONS",
     "SCALAR_TYPES",
     "Classifier",
     "Field",
     "MappingSpec",
+    "ReplyTo",
+    "Routing",
+    "RoutingRule",
+    "Urgent",
     "load_classifier",
     "load_spec",
 ]
 
 SCALAR_TYPES = frozenset({"string", "integer", "decimal", "boolean", "date", "datetime"})
-#: query: a synchronous registry answer (VISS); no asynchronous route is built for it.
-DIRECTIONS = frozenset({"inbound", "outbound", "query"})
+#: inbound: an institution sends to PLUS; outbound: PLUS sends to an institution;
+#: query_request: PLUS asks an institution synchronously (canonical JSON -> XML);
+#: query_answer: the institution's (or a VISS registry's) answer (XML -> canonical JSON).
+DIRECTIONS = frozenset({"inbound", "outbound", "query_request", "query_answer"})
+#: Directions that get an asynchronous route; queries are answered within the request.
+ROUTED_DIRECTIONS = frozenset({"inbound", "outbound"})
+QUERY_DIRECTIONS = frozenset({"query_request", "query_answer"})
+#: An institution's name in config.yaml (``tis``, ``prois``, ``ievp``, ``em``): also what PLUS
+#: may give as ``addressee`` and what a routing rule lists.
+INSTITUTION_PATTERN = r"[a-z][a-z0-9_]{0,31}"
+#: The optional top-level property of an outbound message naming the institution to send to.
+ADDRESSEE = "addressee"
 #: What the gateway may stamp into a message: its own message id, or the send time.
 GATEWAY_FIELD_SOURCES = frozenset({"message_id", "now"})
 
@@ -66,7 +85,7 @@ _TOP_KEYS = frozenset(
     {
         "gateway_fields",
         "message_type",
-        "partner",
+        "contract",
         "operation",
         "direction",
         "schema",
@@ -78,6 +97,9 @@ _TOP_KEYS = frozenset(
         "steps",
         "namespaces",
         "fields",
+        "routing",
+        "urgent",
+        "query",
     }
 )
 _JSON_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -85,15 +107,22 @@ _JSON_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 @dataclass(frozen=True)
 class Classifier:
-    """A code list: canonical codes on PLUS's side, one column of codes per partner."""
+    """A versioned code list: PLUS's canonical codes and one column of wire codes per contract.
+
+    The ``ecase`` column holds the E-case shared-classifier code of each entry.
+    """
 
     name: str
     title: str
+    #: The code list's version, e.g. "2026.1"; refreshed lists get a new one.
+    version: str
+    #: The code list's id at the E-case shared-classifier service (VPD.FUNCTION_SUBTYPE).
+    source: str | None
     canonical_codes: tuple[str, ...]
-    #: partner -> {canonical code -> partner code}
-    to_partner: dict[str, dict[str, str]]
-    #: partner -> {partner code -> canonical code}
-    from_partner: dict[str, dict[str, str]]
+    #: contract -> {canonical code -> wire code}
+    to_wire: dict[str, dict[str, str]]
+    #: contract -> {wire code -> canonical code}
+    from_wire: dict[str, dict[str, str]]
     labels: dict[str, dict[str, str]]
 
 
@@ -120,12 +149,49 @@ class Field:
 
 
 @dataclass(frozen=True)
+class ReplyTo:
+    """An outbound message answers an inbound one: the field holding that message's id."""
+
+    #: Dotted path of a required string field (``request_message_id``).
+    field: str
+    #: Inbound message types the referenced message may be.
+    types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoutingRule:
+    """Content only some institutions may receive (public work goes to courts only)."""
+
+    field: str
+    values: tuple[str, ...]
+    institutions: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class Routing:
+    """How an outbound message finds its addressee (docs/CHANNELS.md, "Reply routing")."""
+
+    reply_to: ReplyTo | None
+    rules: tuple[RoutingRule, ...]
+
+
+@dataclass(frozen=True)
+class Urgent:
+    """An inbound message is urgent when ``field`` has one of ``values``."""
+
+    field: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class MappingSpec:
     """A validated mapping file, before the JSON Schema validator is compiled."""
 
     source: Path
     message_type: str
-    partner: str
+    #: The classifier column and contract family: ``ecase`` (business messages), ``viss``.
+    contract: str
     operation: str
     direction: str
     schema: str
@@ -139,6 +205,10 @@ class MappingSpec:
     gateway_fields: dict[str, str]
     nsmap: dict[str, str]
     fields: tuple[Field, ...]
+    routing: Routing | None = None
+    urgent: Urgent | None = None
+    #: Pairs a query_request with its query_answer (both name the same query).
+    query: str | None = None
 
 
 def _read_yaml(path: Path) -> Any:
@@ -161,22 +231,33 @@ def _str(path: Path, data: dict[str, Any], key: str, *, required: bool = True) -
 
 
 def load_classifier(path: Path) -> Classifier:
-    """Load one classifier file (``name``, ``title``, ``codes``); raise ConfigError if bad."""
+    """Load one classifier file; raise ConfigError naming the file and key if it is bad.
+
+    Keys: ``name``, ``title``, ``version`` (a string such as "2026.1"), optional ``source``
+    (the list's id at the E-case shared-classifier service) and ``description``, and ``codes``:
+    one entry per code with ``canonical``, one wire column per contract (``ecase`` ...) and
+    ``label_*`` texts.
+    """
     data = _read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a classifier file must be a mapping")
-    unknown = set(data) - {"name", "title", "description", "codes"}
+    unknown = set(data) - {"name", "title", "description", "version", "source", "codes"}
     if unknown:
         raise ConfigError(f"{path}: unknown key {sorted(unknown)[0]!r}")
+    if "version" in data and not isinstance(data["version"], str):
+        # YAML reads 2026.1 as a float (and 2026.10 as 2026.1): a version must be quoted.
+        raise ConfigError(f"{path}: key 'version' must be a quoted string such as \"2026.1\"")
     name = _str(path, data, "name")
     title = _str(path, data, "title")
-    assert name is not None and title is not None  # _str raised otherwise
+    version = _str(path, data, "version")
+    source = _str(path, data, "source", required=False)
+    assert name is not None and title is not None and version is not None  # _str raised
     codes = data.get("codes")
     if not isinstance(codes, list) or not codes:
         raise ConfigError(f"{path}: key 'codes' must be a non-empty list")
     canonical: list[str] = []
-    to_partner: dict[str, dict[str, str]] = {}
-    from_partner: dict[str, dict[str, str]] = {}
+    to_wire: dict[str, dict[str, str]] = {}
+    from_wire: dict[str, dict[str, str]] = {}
     labels: dict[str, dict[str, str]] = {}
     for i, entry in enumerate(codes):
         where = f"{path}: codes[{i}]"
@@ -194,17 +275,19 @@ def load_classifier(path: Path) -> Classifier:
         for column, value in entry.items():
             if column == "canonical" or column.startswith("label_") or column == "description":
                 continue
-            reverse = from_partner.setdefault(column, {})
+            reverse = from_wire.setdefault(column, {})
             if value in reverse:
                 raise ConfigError(f"{where}: duplicate {column!r} code {value!r}")
             reverse[value] = code
-            to_partner.setdefault(column, {})[code] = value
+            to_wire.setdefault(column, {})[code] = value
     return Classifier(
         name=name,
         title=title,
+        version=version,
+        source=source,
         canonical_codes=tuple(canonical),
-        to_partner=to_partner,
-        from_partner=from_partner,
+        to_wire=to_wire,
+        from_wire=from_wire,
         labels=labels,
     )
 
@@ -215,12 +298,12 @@ class _FileContext:
     def __init__(
         self,
         path: Path,
-        partner: str,
+        contract: str,
         prefixes: dict[str, str],
         classifiers: dict[str, Classifier],
     ) -> None:
         self.path = path
-        self.partner = partner
+        self.contract = contract
         self.prefixes = prefixes
         self.classifiers = classifiers
         self.used_prefixes: dict[str, str] = {}
@@ -300,12 +383,12 @@ def _parse_field(ctx: _FileContext, where: str, raw: object) -> Field:
         if not isinstance(name, str) or name not in ctx.classifiers:
             raise ctx.error(f"{where}.classifier", f"unknown classifier {name!r}")
         classifier = ctx.classifiers[name]
-        column = classifier.to_partner.get(ctx.partner, {})
+        column = classifier.to_wire.get(ctx.contract, {})
         missing = [c for c in classifier.canonical_codes if c not in column]
         if missing:
             raise ctx.error(
                 f"{where}.classifier",
-                f"classifier {name!r} has no {ctx.partner!r} code for {missing[0]!r}",
+                f"classifier {name!r} has no {ctx.contract!r} code for {missing[0]!r}",
             )
         if pattern is not None:
             raise ctx.error(f"{where}.pattern", "a classifier field takes no pattern")
@@ -353,19 +436,128 @@ def _parse_fields(ctx: _FileContext, where: str, raw: object) -> tuple[Field, ..
     return fields
 
 
-def _check_path(ctx: _FileContext, key: str, fields: tuple[Field, ...], path: str) -> None:
-    """A partner_message_id / ordering_key must name a required scalar reached via objects."""
+def _check_path(
+    ctx: _FileContext,
+    key: str,
+    fields: tuple[Field, ...],
+    path: object,
+    *,
+    required: bool = False,
+    string: bool = False,
+) -> Field:
+    """The scalar field a dotted ``path`` names, reached through single-valued objects.
+
+    ``required``: every step must be required (the value is always there); ``string``: the
+    field must hold a string. Raises ConfigError naming ``key`` otherwise.
+    """
+    if not isinstance(path, str) or not path:
+        raise ctx.error(key, "must be a dotted field path such as case.number")
     current: tuple[Field, ...] | None = fields
     parts = path.split(".")
+    match: Field | None = None
     for i, part in enumerate(parts):
         match = next((f for f in current or () if f.json == part), None)
         if match is None:
             raise ctx.error(key, f"no field {'.'.join(parts[: i + 1])!r}")
         if match.is_list:
             raise ctx.error(key, f"{part!r} is a list; the path must be single-valued")
-        if i == len(parts) - 1 and match.fields is not None:
-            raise ctx.error(key, f"{path!r} is an object, not a value")
+        if required and not match.required:
+            raise ctx.error(key, f"{'.'.join(parts[: i + 1])!r} is not a required field")
         current = match.fields
+    assert match is not None  # parts is never empty
+    if match.fields is not None:
+        raise ctx.error(key, f"{path!r} is an object, not a value")
+    if string and match.type != "string":
+        raise ctx.error(key, f"{path!r} is not a string field")
+    return match
+
+
+def _name_list(
+    ctx: _FileContext, key: str, raw: object, pattern: str | None = None
+) -> tuple[str, ...]:
+    """A non-empty list of distinct non-empty strings (each matching ``pattern`` if given)."""
+    if not isinstance(raw, list) or not raw:
+        raise ctx.error(key, "must be a non-empty list")
+    for i, item in enumerate(raw):
+        if not isinstance(item, str) or not item.strip():
+            raise ctx.error(f"{key}[{i}]", "must be a non-empty string")
+        if pattern is not None and not re.fullmatch(pattern, item):
+            raise ctx.error(f"{key}[{i}]", f"{item!r} does not match {pattern}")
+    if len(set(raw)) != len(raw):
+        raise ctx.error(key, "lists a value twice")
+    return tuple(raw)
+
+
+def _keys(
+    ctx: _FileContext, key: str, raw: object, allowed: set[str], needed: set[str]
+) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise ctx.error(key, "must be a mapping")
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ctx.error(f"{key}.{sorted(unknown)[0]}", "unknown key")
+    missing = needed - set(raw)
+    if missing:
+        raise ctx.error(f"{key}.{sorted(missing)[0]}", "is required")
+    return raw
+
+
+def _field_values(
+    ctx: _FileContext, key: str, fields: tuple[Field, ...], raw: dict[str, Any]
+) -> tuple[str, tuple[str, ...]]:
+    """``field`` and ``values`` of a routing rule or urgency: values the field can hold."""
+    f = _check_path(ctx, f"{key}.field", fields, raw.get("field"), string=True)
+    values = _name_list(ctx, f"{key}.values", raw.get("values"))
+    for i, value in enumerate(values):
+        # A value the field can never hold is a typo that would silently never match.
+        if f.classifier is not None and value not in f.classifier.canonical_codes:
+            raise ctx.error(
+                f"{key}.values[{i}]", f"{value!r} is not a code of classifier {f.classifier.name}"
+            )
+        if f.regex is not None and not f.regex.fullmatch(value):
+            raise ctx.error(f"{key}.values[{i}]", f"{value!r} does not match the field's pattern")
+    return str(raw["field"]), values
+
+
+def _parse_routing(ctx: _FileContext, fields: tuple[Field, ...], raw: object) -> Routing:
+    data = _keys(ctx, "routing", raw, {"reply_to", "rules"}, set())
+    if not data:
+        raise ctx.error("routing", "needs reply_to, rules or both")
+    reply_to = None
+    if "reply_to" in data:
+        r = _keys(ctx, "routing.reply_to", data["reply_to"], {"field", "types"}, {"field", "types"})
+        _check_path(ctx, "routing.reply_to.field", fields, r["field"], required=True, string=True)
+        types = _name_list(ctx, "routing.reply_to.types", r["types"])
+        reply_to = ReplyTo(field=str(r["field"]), types=types)
+    rules: list[RoutingRule] = []
+    if "rules" in data:
+        raw_rules = data["rules"]
+        if not isinstance(raw_rules, list) or not raw_rules:
+            raise ctx.error("routing.rules", "must be a non-empty list")
+        for i, item in enumerate(raw_rules):
+            key = f"routing.rules[{i}]"
+            rule = _keys(
+                ctx,
+                key,
+                item,
+                {"field", "values", "institutions", "reason"},
+                {"field", "values", "institutions", "reason"},
+            )
+            field, values = _field_values(ctx, key, fields, rule)
+            institutions = _name_list(
+                ctx, f"{key}.institutions", rule["institutions"], INSTITUTION_PATTERN
+            )
+            reason = rule["reason"]
+            if not isinstance(reason, str) or not reason.strip():
+                raise ctx.error(f"{key}.reason", "must be a non-empty string")
+            rules.append(RoutingRule(field, values, institutions, reason.strip()))
+    return Routing(reply_to=reply_to, rules=tuple(rules))
+
+
+def _parse_urgent(ctx: _FileContext, fields: tuple[Field, ...], raw: object) -> Urgent:
+    data = _keys(ctx, "urgent", raw, {"field", "values"}, {"field", "values"})
+    field, values = _field_values(ctx, "urgent", fields, data)
+    return Urgent(field=field, values=values)
 
 
 def load_spec(path: Path, classifiers: dict[str, Classifier]) -> MappingSpec:
@@ -380,7 +572,7 @@ def load_spec(path: Path, classifiers: dict[str, Classifier]) -> MappingSpec:
         key: _str(path, data, key)
         for key in (
             "message_type",
-            "partner",
+            "contract",
             "operation",
             "direction",
             "schema",
@@ -406,9 +598,11 @@ def load_spec(path: Path, classifiers: dict[str, Classifier]) -> MappingSpec:
     ):
         raise ConfigError(f"{path}: key 'namespaces': must map prefixes to namespace URIs")
     prefixes.update(extra)
-    partner = values["partner"]
-    assert partner is not None  # _str raised otherwise
-    ctx = _FileContext(path, partner, prefixes, classifiers)
+    contract = values["contract"]
+    assert contract is not None  # _str raised otherwise
+    if not _JSON_NAME.fullmatch(contract):
+        raise ConfigError(f"{path}: key 'contract': must be a lower-case name such as ecase")
+    ctx = _FileContext(path, contract, prefixes, classifiers)
     root = ctx.clark("root", values["root"])
     fields = _parse_fields(ctx, "fields", data.get("fields"))
     pmid = values["partner_message_id"]
@@ -428,10 +622,28 @@ def load_spec(path: Path, classifiers: dict[str, Classifier]) -> MappingSpec:
             )
         if name not in top_level or top_level[name].fields is not None:
             raise ConfigError(f"{path}: key 'gateway_fields.{name}': not a top-level value field")
+    if direction == "outbound" and ADDRESSEE in top_level:
+        # PLUS may add "addressee" to any outbound message; the name is not free for content.
+        raise ConfigError(f"{path}: key 'fields.{ADDRESSEE}': reserved on outbound messages")
+    routing = urgent = query = None
+    if "routing" in data:
+        if direction != "outbound":
+            raise ConfigError(f"{path}: key 'routing': only outbound messages are routed")
+        routing = _parse_routing(ctx, fields, data["routing"])
+    if "urgent" in data:
+        if direction != "inbound":
+            raise ConfigError(f"{path}: key 'urgent': only inbound messages can be urgent")
+        urgent = _parse_urgent(ctx, fields, data["urgent"])
+    if "query" in data:
+        if direction not in QUERY_DIRECTIONS:
+            raise ConfigError(f"{path}: key 'query': only on {sorted(QUERY_DIRECTIONS)} mappings")
+        query = data["query"]
+        if not isinstance(query, str) or not _JSON_NAME.fullmatch(query):
+            raise ConfigError(f"{path}: key 'query': must be a snake_case name")
     return MappingSpec(
         source=path,
         message_type=str(values["message_type"]),
-        partner=partner,
+        contract=contract,
         operation=str(values["operation"]),
         direction=str(direction),
         schema=str(values["schema"]),
@@ -444,4 +656,7 @@ def load_spec(path: Path, classifiers: dict[str, Classifier]) -> MappingSpec:
         gateway_fields={str(k): str(v) for k, v in gateway_fields.items()},
         nsmap=dict(ctx.used_prefixes),
         fields=fields,
+        routing=routing,
+        urgent=urgent,
+        query=query,
     )

@@ -104,7 +104,7 @@ class PartnerSimulator:
         """Handle one SOAP request; returns HTTP status and response body."""
         try:
             body = parse_envelope(raw, self.limits).body
-            mapping = self.mappings.by_root(self.partner, body.tag)
+            mapping = self.mappings.by_root(body.tag)
             if mapping.direction != "outbound":
                 raise PermanentError(f"{self.partner} does not receive {mapping.operation}")
             signed = self.trust.verify(body)
@@ -206,7 +206,7 @@ class PartnerSimulator:
         """
         import json
 
-        mapping = self.mappings.by_operation(self.partner, operation)
+        mapping = self.mappings.by_operation(operation, contract=self.partner)
         if mapping.direction != "inbound":
             raise ConfigError(f"{operation} is sent by the gateway, not by {self.partner}")
         path = sample or self.sample_path(mapping)

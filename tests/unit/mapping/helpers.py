@@ -15,16 +15,16 @@ MAPPINGS = ROOT / "mappings"
 XSD = ROOT / "xsd"
 SAMPLES = ROOT / "tests" / "samples"
 
-# Registry answers (direction: query, mappings/viss/) have no TIS-style samples; their contract
-# is checked against the whole simulator population in tests/unit/registries/test_contract.py.
+# Registry answers (contract viss, mappings/viss/) have no samples here; their contract is
+# checked against the whole simulator population in tests/unit/registries/test_contract.py.
 MESSAGE_TYPES = [
-    m.message_type for m in MappingRegistry.load(MAPPINGS).all() if m.direction != "query"
+    m.message_type for m in MappingRegistry.load(MAPPINGS).all() if m.contract != "viss"
 ]
 
 
 def sample_dir(message_type: str) -> Path:
-    partner, name = message_type.split(".", 1)
-    return SAMPLES / partner / name
+    """tests/samples/<message_type>/, or tests/samples/tis/<name>/ for legacy ``tis.<name>``."""
+    return SAMPLES.joinpath(*message_type.split(".", 1))
 
 
 def valid_json(message_type: str) -> dict[str, Any]:

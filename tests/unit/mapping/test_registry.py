@@ -38,32 +38,34 @@ EXPECTED = {
 
 
 def test_loads_every_tis_message_type(registry: MappingRegistry) -> None:
-    # mappings/viss/ (registry answers, direction: query) are tested in tests/unit/registries.
-    tis = [m.message_type for m in registry.all() if m.direction != "query"]
+    # The legacy point-to-point TIS contract, kept until the runtime switches to E-case.
+    tis = [m.message_type for m in registry.all() if m.contract == "tis"]
     assert sorted(tis) == sorted(EXPECTED)
     for message_type, (operation, direction, local) in EXPECTED.items():
         m = registry.get(message_type)
         assert isinstance(m, MessageMapping)
-        assert (m.partner, m.operation, m.direction) == ("tis", operation, direction)
+        assert (m.contract, m.operation, m.direction) == ("tis", operation, direction)
         assert m.root == f"{{{TIS}}}{local}"
         assert m.schema == "tis/tis.xsd"
         assert m.partner_message_id == "message_id"
         assert m.ordering_key == "case.number"
         assert m.title and m.description
         assert m.steps is None
-        assert registry.by_root("tis", m.root) is m
-        assert registry.by_operation("tis", operation) is m
+        assert registry.by_root(m.root) is m
+        assert registry.by_operation(operation, contract="tis") is m
 
 
 def test_unknown_lookups_raise_unknown_operation(registry: MappingRegistry) -> None:
     with pytest.raises(UnknownOperationError):
         registry.get("tis.nope")
     with pytest.raises(UnknownOperationError):
-        registry.by_root("tis", f"{{{TIS}}}Nope")
+        registry.by_root(f"{{{TIS}}}Nope")
     with pytest.raises(UnknownOperationError):
-        registry.by_root("prois", f"{{{TIS}}}CourtRuling")
+        registry.by_root("{urn:lv:ta:tis:plus:v2}CourtRuling")
     with pytest.raises(UnknownOperationError):
-        registry.by_operation("tis", "SubmitNope")
+        registry.by_operation("SubmitNope")
+    with pytest.raises(UnknownOperationError):
+        registry.by_operation("SubmitCourtRuling", contract="viss")
 
 
 def test_json_schema_is_draft_2020_12_with_titles(registry: MappingRegistry) -> None:
@@ -93,7 +95,7 @@ def test_classifier_codes_are_the_xsd_enumerations(registry: MappingRegistry) ->
         xsd.xpath("//xs:simpleType[contains(@name,'Code')]//xs:enumeration/@value", namespaces=ns)
     )
     tis_codes = {
-        code for c in registry.classifiers.values() for code in c.to_partner["tis"].values()
+        code for c in registry.classifiers.values() for code in c.to_wire.get("tis", {}).values()
     }
     assert tis_codes == enumerated
 
@@ -166,7 +168,7 @@ def test_duplicate_message_type_is_refused(mappings_copy: Path) -> None:
         MappingRegistry.load(mappings_copy)
 
 
-def test_classifier_without_partner_column_is_refused(mappings_copy: Path) -> None:
+def test_classifier_without_contract_column_is_refused(mappings_copy: Path) -> None:
     path = mappings_copy / "classifiers" / "risk_level.yaml"
     data = yaml.safe_load(path.read_text("utf-8"))
     del data["codes"][0]["tis"]
@@ -177,13 +179,28 @@ def test_classifier_without_partner_column_is_refused(mappings_copy: Path) -> No
     assert "classifier" in str(exc.value)
 
 
-def test_bad_classifier_file_names_file_and_key(mappings_copy: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('name: risk_level\ntitle: x\nversion: "1"\ncodes: []\n', "codes"),
+        ("name: risk_level\ntitle: x\ncodes: [{canonical: a, tis: A}]\n", "version"),
+        (
+            "name: risk_level\ntitle: x\nversion: 2026.1\ncodes: [{canonical: a, tis: A}]\n",
+            "version",
+        ),
+        (
+            'name: risk_level\ntitle: x\nversion: "1"\nsource: 7\ncodes: [{canonical: a}]\n',
+            "source",
+        ),
+    ],
+)
+def test_bad_classifier_file_names_file_and_key(mappings_copy: Path, text: str, key: str) -> None:
     path = mappings_copy / "classifiers" / "risk_level.yaml"
-    path.write_text("name: risk_level\ntitle: x\ncodes: []\n", "utf-8")
+    path.write_text(text, "utf-8")
     with pytest.raises(ConfigError) as exc:
         MappingRegistry.load(mappings_copy)
     assert "risk_level.yaml" in str(exc.value)
-    assert "codes" in str(exc.value)
+    assert key in str(exc.value)
 
 
 def test_malformed_yaml_names_file(mappings_copy: Path) -> None:

@@ -165,7 +165,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from gateway.signing.keys import init_keys
 
     settings = _settings(args)
-    names = ["gateway", *(f"{p}-sim" for p in settings.simulators)]
+    # Simulators that sign (institutions, VISS) need a pair; the E-case platform has none.
+    names = ["gateway", *(f"{p}-sim" for p, sim in settings.simulators.items() if sim.key)]
     made = init_keys(Path(settings.paths.keys), names, args.algorithm, force=args.force)
     for name, (key, cert) in made.items():
         print(f"{name}: {key} {cert}")
@@ -191,6 +192,13 @@ def cmd_journal(args: argparse.Namespace) -> int:
     from gateway.delivery.operator import journal_command
 
     return journal_command(args, _store(args))
+
+
+def cmd_classifiers(args: argparse.Namespace) -> int:
+    from gateway.classifiers.command import classifiers_command
+
+    # The store is opened (and migrated) only when a sync is applied.
+    return classifiers_command(args, _settings(args), lambda: _store(args))
 
 
 # -- parser --------------------------------------------------------------------------------
@@ -247,6 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_queue_parser(sub, _whoami()).set_defaults(func=cmd_queue)
     add_journal_parser(sub, _whoami()).set_defaults(func=cmd_journal)
+
+    from gateway.classifiers.command import add_classifiers_parser
+
+    add_classifiers_parser(sub, _whoami()).set_defaults(func=cmd_classifiers)
 
     p = sub.add_parser("audit", help="data-protection audit")
     asub = p.add_subparsers(dest="audit_command", required=True)

@@ -33,6 +33,7 @@ _SAFE_INSTITUTION = re.compile(r"[a-z][a-z0-9]{0,15}")
 
 __all__ = [
     "ApiSettings",
+    "ClassifiersSettings",
     "DeliverySettings",
     "EcaseSettings",
     "InstitutionSettings",
@@ -306,6 +307,17 @@ class RegistriesSettings(_Section):
         return self
 
 
+class ClassifiersSettings(_Section):
+    """The E-case shared-classifier service ``classifiers sync`` reads (docs/CLASSIFIERS.md)."""
+
+    #: The code-list collection: GET lists {source, version}; GET <url>/<source> one list.
+    service_url: str = "http://127.0.0.1:8083/classifiers"
+    #: Seconds for connecting, for each read, and for a whole answer.
+    timeout: float = Field(5.0, gt=0)
+    #: Larger answers are refused: a code list is kilobytes.
+    max_bytes: int = Field(2 * 1024 * 1024, gt=0)
+
+
 class LoggingSettings(_Section):
     """Log format and level."""
 
@@ -346,6 +358,7 @@ class Settings(BaseSettings):
     push: PushSettings = PushSettings()
     simulators: dict[str, SimulatorSettings] = {}
     registries: RegistriesSettings = RegistriesSettings()
+    classifiers: ClassifiersSettings = ClassifiersSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @classmethod
@@ -366,6 +379,9 @@ class Settings(BaseSettings):
         for name in self.institutions:
             if not _SAFE_INSTITUTION.fullmatch(name):
                 raise ValueError(f"institutions.{name}: names are lower-case letters and digits")
+            if name == "ecase":
+                # /soap/ecase is the platform's endpoint; a direct institution gets /soap/<name>.
+                raise ValueError("institutions.ecase: the name is the E-case endpoint's")
         return self
 
     def ordered_route(self, institution: str, operation: str, message_type: str) -> bool:

@@ -1,4 +1,9 @@
-"""``plus-gateway demo``: both TIS flows against a running gateway, narrated."""
+"""``plus-gateway demo``: reply routing through E-case against a running gateway, narrated.
+
+IeVP IS asks for an evaluation report through the E-case platform; PLUS pulls it, answers with
+an evaluation report that names only the request, and the gateway routes the answer back to
+IeVP IS through the platform. Nothing in PLUS's answer says where it goes.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -13,83 +19,101 @@ from gateway.config import Settings
 
 __all__ = ["run_demo"]
 
+#: The institution that asks in the demo; any institution sending evaluation_report_request
+#: would do, which is the point of a universal contract.
+ASKING = "ievp"
+
 
 def _say(step: str, text: str) -> None:
     print(f"\n== {step}\n{text}")
 
 
+def _wait_delivered(http: httpx.Client, base: str, message_id: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    status: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status = http.get(f"{base}/v1/messages/{message_id}").json()
+        if status["status"] in ("delivered", "dead"):
+            break
+        time.sleep(0.3)
+    return status
+
+
 def run_demo(settings: Settings, *, gateway_url: str | None = None, timeout: float = 30.0) -> int:
-    """Run the walkthrough; returns 0 when both flows completed."""
+    """Run the walkthrough; returns 0 when the request and the routed answer both arrived."""
     base = (gateway_url or settings.api.base_url()).rstrip("/")
-    sim_cfg = settings.simulators["tis"]
-    sim = f"http://{sim_cfg.host}:{sim_cfg.port}"
+    platform = settings.simulators["ecase"]
+    sim = f"http://{platform.host}:{platform.port}"
     headers = {}
     if settings.api.api_key:
         headers["X-API-Key"] = settings.api.api_key.get_secret_value()
     with httpx.Client(timeout=timeout, headers=headers) as http:
         ready = http.get(f"{base}/ready")
-        _say("0. Is the gateway ready?", f"GET {base}/ready -> {ready.status_code} {ready.text}")
+        _say("0. Is the gateway ready?", f"GET {base}/ready -> {ready.status_code}")
         if ready.status_code != 200:
+            print(ready.text)
             print("Start it first with `make run`.")
             return 1
 
         _say(
-            "1. TIS sends a court ruling",
-            "The TIS simulator signs a CourtRuling with its key and posts it to /soap/tis.",
+            f"1. {ASKING.upper()} asks for an evaluation report, through E-case",
+            f"The simulated {ASKING.upper()} signs an EvaluationReportRequest with its own key; "
+            "the header names it as client and PLUS as service; the platform routes it to "
+            f"{base}/soap/ecase.",
         )
-        ack = http.post(f"{sim}/sim/tis/send/SubmitCourtRuling")
-        print(f"acknowledgement from the gateway: {ack.text}")
+        ack = http.post(f"{sim}/sim/ecase/send/{ASKING}/evaluation_report_request")
+        print(f"acknowledgement: {ack.text}")
         if ack.status_code != 200:
             return 1
-        sent_id = ack.json().get("MessageId")
+        request_id = ack.json().get("MessageId")
 
         _say("2. PLUS pulls its inbox", f"GET {base}/v1/inbox")
         page = http.get(f"{base}/v1/inbox", params={"limit": 500}).json()
-        item = next((i for i in page["items"] if i["partner_message_id"] == sent_id), None)
+        item = next((i for i in page["items"] if i["partner_message_id"] == request_id), None)
         if item is None:
-            print("the ruling is not in the inbox")
+            print("the request is not in the inbox")
             return 1
-        ruling = item["message"]
         print(
-            f"found {item['message_type']} {item['id']}: case {ruling['case']['number']}, "
-            f"sentence {ruling.get('sentence_kind')}, received {item['received_at']}"
+            f"{item['message_type']} {item['id']} from institution {item['institution']!r}, "
+            f"its MessageId {request_id}, purpose {item['message'].get('purpose')}"
         )
-        acked = http.post(f"{base}/v1/inbox/{item['id']}/ack")
-        print(f"POST /v1/inbox/{item['id']}/ack -> {acked.status_code}")
+        http.post(f"{base}/v1/inbox/{item['id']}/ack")
 
-        _say(
-            "3. PLUS sends a notification on execution",
-            f"POST {base}/v1/outbound/tis.execution_notification with an Idempotency-Key",
-        )
-        sample = Path(settings.paths.samples) / "tis" / "execution_notification" / "valid.json"
+        sample = Path(settings.paths.samples) / "evaluation_report" / "valid.json"
         body = json.loads(sample.read_text(encoding="utf-8"))
-        key = f"demo-{uuid.uuid4()}"
+        body["request_message_id"] = request_id
+        body.pop("addressee", None)
+        _say(
+            "3. PLUS answers, naming only the request",
+            f"POST {base}/v1/outbound/evaluation_report with request_message_id={request_id} "
+            "and no addressee",
+        )
         accepted = http.post(
-            f"{base}/v1/outbound/tis.execution_notification",
+            f"{base}/v1/outbound/evaluation_report",
             json=body,
-            headers={"Idempotency-Key": key},
+            headers={"Idempotency-Key": f"demo-{uuid.uuid4()}"},
         )
         print(f"-> {accepted.status_code} {accepted.text}")
         if accepted.status_code != 202:
             return 1
         message_id = accepted.json()["id"]
+        print(f"reply routing resolved the addressee: {accepted.json()['institution']!r}")
 
-        _say("4. The worker delivers it to TIS", f"GET {base}/v1/messages/{message_id}")
-        deadline = time.monotonic() + timeout
-        status: dict[str, object] = {}
-        while time.monotonic() < deadline:
-            status = http.get(f"{base}/v1/messages/{message_id}").json()
-            if status["status"] in ("delivered", "dead"):
-                break
-            time.sleep(0.3)
+        _say("4. The worker delivers it through E-case", f"GET {base}/v1/messages/{message_id}")
+        status = _wait_delivered(http, base, message_id, timeout)
         print(json.dumps(status, indent=2, ensure_ascii=False))
         if status.get("status") != "delivered":
             return 1
-        got = http.get(f"{sim}/sim/tis/received/{message_id}").json()
+        got = http.get(f"{sim}/sim/ecase/received/{ASKING}").json()
+        items = got if isinstance(got, list) else got.get("received", [])
+        mine = [r for r in items if r.get("message_id") == message_id]
         _say(
-            "5. What TIS received",
-            f"{got['operation']} {got['message_id']}, signature verified: "
-            f"{got['signature_verified']}, execution status {got['canonical']['execution_status']}",
+            f"5. What {ASKING.upper()} received through the platform",
+            json.dumps(mine, indent=2, ensure_ascii=False)[:1500]
+            if mine
+            else "nothing: the answer did not arrive",
         )
-    print("\nBoth flows worked.")
+        if not mine:
+            return 1
+    print(f"\nThe answer went back to {ASKING.upper()} without PLUS naming it.")
     return 0

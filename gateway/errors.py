@@ -32,6 +32,7 @@ Delivery and the API decide what to do by the *type* of an error, never by its t
     │   └── ConfigError                a bad or missing configuration key
     └── RetryableError                 transient: back off and try again
         ├── PartnerUnavailableError    connection refused or reset, HTTP 5xx
+        │   └── CircuitOpenError           CIRCUIT_OPEN: not asked while the breaker is open
         ├── PartnerTimeoutError        connect or read timeout
         ├── PartnerServerFaultError    the partner answered a SOAP Server fault
         └── StoreUnavailableError      the database is locked or unreachable
@@ -52,6 +53,7 @@ __all__ = [
     "BadInputError",
     "CanonicalInvalidError",
     "ChannelError",
+    "CircuitOpenError",
     "ConfigError",
     "GatewayError",
     "HeaderError",
@@ -317,6 +319,12 @@ class PartnerUnavailableError(RetryableError):
     """The partner could not be reached or answered HTTP 5xx."""
 
     code = "PARTNER_UNAVAILABLE"
+
+
+class CircuitOpenError(PartnerUnavailableError):
+    """The institution's circuit breaker is open: not asked, to spare it and the officer."""
+
+    code = "CIRCUIT_OPEN"
 
 
 class PartnerTimeoutError(RetryableError):

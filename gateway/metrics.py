@@ -88,6 +88,14 @@ class Metrics:
             ["partner", "operation", "code"],
             registry=self.registry,
         )
+        self.push_age = Histogram(
+            "plusgw_push_age_seconds",
+            "Age of an inbox message (from receipt) when the PLUS webhook took it; urgent is "
+            "true for messages a mapping marks urgent (e.g. monitoring violations)",
+            ["message_type", "urgent"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+            registry=self.registry,
+        )
         self.pushes = Counter(
             "plusgw_push_attempts_total",
             "Pushes of inbox messages to the PLUS webhook by outcome (delivered, retry, dead)",

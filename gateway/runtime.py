@@ -11,11 +11,13 @@ import requests
 
 from gateway.channels.ecase import Channels
 from gateway.channels.institutions import Directory
+from gateway.channels.queries import InstitutionQueries
 from gateway.channels.routing import ReplyRouter
 from gateway.config import Settings
 from gateway.mapping import MappingRegistry
 from gateway.metrics import Metrics
 from gateway.pipeline import DEFAULT_STEPS, RouteTable
+from gateway.registries.audit import AuditLog
 from gateway.registries.service import RegistryService
 from gateway.signing import Signer
 from gateway.soap.client import pooled_session
@@ -56,10 +58,19 @@ class Runtime:
         self.session: requests.Session = pooled_session(settings.delivery.pool_maxsize)
         #: SOAP clients per channel endpoint; the WSDL is loaded here, once.
         self.channels: Channels = Channels(settings, self.directory, self.session)
-        self.wsdl_documents: dict[str, bytes] = self.channels.served_wsdls(
-            settings.api.base_url()
-        )
+        self.wsdl_documents: dict[str, bytes] = self.channels.served_wsdls(settings.api.base_url())
         self.routes: RouteTable = RouteTable(self)
+        #: Queries on request to TIS, ProIS, IeVP IS (T-02): same audit as the registries.
+        self.queries: InstitutionQueries = InstitutionQueries(
+            directory=self.directory,
+            channels=self.channels,
+            mappings=self.mappings,
+            schemas=self.schemas,
+            signer=self.signer,
+            limits=self.limits,
+            audit=AuditLog(self.store),
+            breaker=settings.registries.breaker,
+        )
         #: Registry queries through VISS (clients, breakers, cache, audit), built once.
         self.registries = RegistryService.from_settings(
             settings,

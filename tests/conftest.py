@@ -15,6 +15,8 @@ from gateway.signing.keys import init_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "samples"
+#: The institutions config.yaml configures, each with a simulator and demo keys in tests.
+INSTITUTIONS = ("tis", "prois", "ievp", "em")
 
 
 def free_port() -> int:
@@ -28,7 +30,7 @@ def free_port() -> int:
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Demo keys for the gateway, the TIS and VISS simulators and an untrusted intruder."""
     directory = tmp_path_factory.mktemp("keys")
-    init_keys(directory, ["gateway", "tis-sim", "viss-sim", "intruder"])
+    init_keys(directory, ["gateway", *(f"{i}-sim" for i in INSTITUTIONS), "viss-sim", "intruder"])
     return directory
 
 
@@ -37,7 +39,41 @@ def make_settings(tmp_path: Path, keys_dir: Path) -> Callable[..., Settings]:
     """Settings from the real config.yaml, pointed at temp keys, a temp DB and free ports."""
 
     def factory(**overrides: Any) -> Settings:
-        api_port, sim_port, viss_port = free_port(), free_port(), free_port()
+        api_port, ecase_port, em_port, viss_port = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        )
+        gateway_url = f"http://127.0.0.1:{api_port}"
+        fast_retry = {"base_delay": 0.05, "max_delay": 0.2}
+        institutions: dict[str, Any] = {
+            name: {
+                "trust": {"certificates": [str(keys_dir / f"{name}-sim-cert.pem")]},
+                "retry": fast_retry,
+            }
+            for name in INSTITUTIONS
+        }
+        institutions["em"].update(
+            endpoint=f"http://127.0.0.1:{em_port}/soap/em", connect_timeout=1, operation_timeout=5
+        )
+        simulators: dict[str, Any] = {
+            name: {
+                "key": str(keys_dir / f"{name}-sim-key.pem"),
+                "certificate": str(keys_dir / f"{name}-sim-cert.pem"),
+                "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
+                "gateway_url": gateway_url,
+            }
+            for name in INSTITUTIONS
+        }
+        simulators["em"]["port"] = em_port
+        simulators["ecase"] = {"port": ecase_port}
+        simulators["viss"] = {
+            "port": viss_port,
+            "key": str(keys_dir / "viss-sim-key.pem"),
+            "certificate": str(keys_dir / "viss-sim-cert.pem"),
+            "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
+        }
         base: dict[str, Any] = {
             "api": {"port": api_port},
             "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
@@ -45,31 +81,14 @@ def make_settings(tmp_path: Path, keys_dir: Path) -> Callable[..., Settings]:
                 "key": str(keys_dir / "gateway-key.pem"),
                 "certificate": str(keys_dir / "gateway-cert.pem"),
             },
-            "partners": {
-                "tis": {
-                    "endpoint": f"http://127.0.0.1:{sim_port}/soap/tis",
-                    "trust": {"certificates": [str(keys_dir / "tis-sim-cert.pem")]},
-                    "retry": {"base_delay": 0.05, "max_delay": 0.2},
-                    "connect_timeout": 1,
-                    "operation_timeout": 5,
-                }
+            "ecase": {
+                "endpoint": f"http://127.0.0.1:{ecase_port}/soap/ecase",
+                "connect_timeout": 1,
+                "operation_timeout": 5,
             },
+            "institutions": institutions,
             "delivery": {"poll_interval": 0.05},
-            "simulators": {
-                "tis": {
-                    "port": sim_port,
-                    "key": str(keys_dir / "tis-sim-key.pem"),
-                    "certificate": str(keys_dir / "tis-sim-cert.pem"),
-                    "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
-                    "gateway_url": f"http://127.0.0.1:{api_port}/soap/tis",
-                },
-                "viss": {
-                    "port": viss_port,
-                    "key": str(keys_dir / "viss-sim-key.pem"),
-                    "certificate": str(keys_dir / "viss-sim-cert.pem"),
-                    "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
-                },
-            },
+            "simulators": simulators,
             "registries": {
                 "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
                 "trust": {"certificates": [str(keys_dir / "viss-sim-cert.pem")]},

@@ -29,6 +29,7 @@ from gateway.api.models import (
     InboxPage,
     MessageStatus,
 )
+from gateway.api.queries import create_queries_router
 from gateway.delivery import DeliveryWorker
 from gateway.errors import (
     BadInputError,
@@ -39,6 +40,7 @@ from gateway.errors import (
     XmlTooLargeError,
 )
 from gateway.pipeline import Exchange
+from gateway.pipeline.steps import is_urgent
 from gateway.registries.api import create_registries_router
 from gateway.runtime import Runtime
 from gateway.soap.envelope import build_ack, build_fault
@@ -326,6 +328,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         return _inbox_item(row)
 
     app.include_router(create_registries_router(runtime.registries))
+    app.include_router(create_queries_router(runtime.queries))
 
     # -- SOAP -----------------------------------------------------------------------------
 
@@ -366,11 +369,19 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             operation=exchange.operation,
             duplicate=not exchange.created,
         )
+        if (
+            worker is not None
+            and exchange.created
+            and is_urgent(exchange.mapping, exchange.canonical)
+        ):
+            worker.wake()  # a monitoring violation must not wait for the poll interval
         ack = build_ack(
             exchange.mapping.root.split("}")[0].lstrip("{"),
             message_id=exchange.partner_message_id,
             status="ACCEPTED" if exchange.created else "DUPLICATE",
             reference=exchange.message_id,
+            # X-Road style: the answer carries the request's header blocks back.
+            header=exchange.header.serialize() if exchange.header else None,
         )
         return Response(ack, media_type="text/xml; charset=utf-8")
 
@@ -399,6 +410,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         checks["schemas"] = len(runtime.schemas.names())
         checks["routes"] = len(runtime.routes.routes)
         checks["registries"] = runtime.registries.breaker_states()
+        checks["institution_queries"] = runtime.queries.breaker_states()
         if worker is not None:
             checks["delivery"] = "ok" if worker.alive else "stopped"
         ok = checks["store"] == "ok" and (worker is None or worker.alive)

@@ -17,7 +17,7 @@ from gateway.ns import ECASE_HEADER
 from gateway.soap.client import PartnerClient
 from gateway.soap.wsdl import served_wsdl
 
-__all__ = ["ECASE_HEADER_PROFILE", "ECASE_ENDPOINT", "Channels"]
+__all__ = ["ECASE_ENDPOINT", "ECASE_HEADER_PROFILE", "Channels"]
 
 ECASE_HEADER_PROFILE = HeaderProfile(
     channel="E-case", namespace=ECASE_HEADER, schema="ecase/header.xsd"
@@ -33,7 +33,9 @@ class Channels:
     def __init__(self, settings: Settings, directory: Directory, session: requests.Session):
         self.ecase: EcaseSettings = settings.ecase
         self.directory = directory
-        self.client_id = parse_identifier(self.ecase.client_id, service=False, key="ecase.client_id")
+        self.client_id = parse_identifier(
+            self.ecase.client_id, service=False, key="ecase.client_id"
+        )
         self._clients: dict[str, PartnerClient] = {}
         for institution in directory.all():
             # One client per distinct endpoint: every E-case institution shares the platform's.

@@ -42,9 +42,7 @@ class ReplyRouter:
         self.directory = directory
         self.senders = senders
 
-    def resolve(
-        self, mapping: MessageMapping, canonical: dict[str, Any], given: str | None
-    ) -> str:
+    def resolve(self, mapping: MessageMapping, canonical: dict[str, Any], given: str | None) -> str:
         """The institution ``canonical`` goes to; a RoutingError explains any refusal."""
         if given is not None and given not in self.directory:
             raise AddresseeNotAllowedError(
@@ -54,7 +52,9 @@ class ReplyRouter:
         routing = mapping.routing
         reply_to = routing.reply_to if routing else None
         if reply_to is not None:
-            addressee = self._from_request(mapping, canonical, reply_to.field, reply_to.types, given)
+            addressee = self._from_request(
+                mapping, canonical, reply_to.field, reply_to.types, given
+            )
         elif given is not None:
             addressee = given
         else:

@@ -22,6 +22,7 @@ from gateway.errors import (
     PartnerTimeoutError,
     PartnerUnavailableError,
 )
+from gateway.pipeline.steps import is_urgent
 from gateway.store.schema import utcnow
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def push_body(row: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": row["message_id"],
         "cursor": row["id"],
-        "partner": row["partner"],
+        "institution": row["partner"],
         "operation": row["operation"],
         "message_type": row["message_type"],
         "partner_message_id": row["partner_message_id"],
@@ -64,6 +65,13 @@ class InboxPusher:
         for row in rows:
             self.push(row)
         return len(rows)
+
+    def _observe_age(self, row: dict[str, Any]) -> None:
+        mappings = self.runtime.mappings
+        mapping = mappings.get(row["message_type"]) if row["message_type"] in mappings else None
+        urgent = bool(mapping and is_urgent(mapping, json.loads(row["canonical"])))
+        age = (utcnow() - row["received_at"]).total_seconds()
+        self.runtime.metrics.push_age.labels(row["message_type"], str(urgent).lower()).observe(age)
 
     def push(self, row: dict[str, Any]) -> None:
         """POST one message and record the outcome."""
@@ -100,6 +108,7 @@ class InboxPusher:
             if 200 <= code < 300:
                 store.mark_pushed(row, self.owner, f"HTTP {code}")
                 self.runtime.metrics.pushes.labels("delivered").inc()
+                self._observe_age(row)
                 return
             if code >= 500 or code in _RETRY_STATUSES:
                 error = PartnerUnavailableError(

@@ -26,12 +26,12 @@ from gateway.errors import (
     UntrustedSignerError,
     WrongAddresseeError,
 )
-from gateway.mapping import MappingRegistry
+from gateway.mapping import MappingRegistry, MessageMapping
 from gateway.pipeline.exchange import Exchange
 from gateway.signing import Signer
-from gateway.xml import SchemaRegistry, XmlLimits, serialize
 from gateway.soap.envelope import parse_envelope
 from gateway.store import InboundRecord, OutboundRecord, Store
+from gateway.xml import SchemaRegistry, XmlLimits, serialize
 
 __all__ = [
     "AddressOutbound",
@@ -50,6 +50,7 @@ __all__ = [
     "ValidateXsd",
     "VerifySignature",
     "canonical_sha256",
+    "is_urgent",
 ]
 
 
@@ -63,6 +64,12 @@ def canonical_sha256(data: object) -> str:
     """Hash of canonical JSON independent of key order and whitespace."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def is_urgent(mapping: MessageMapping, canonical: object) -> bool:
+    """Whether an inbound message is one its mapping marks ``urgent`` (pushed at once)."""
+    urgent = mapping.urgent
+    return urgent is not None and mapping.get_path(canonical, urgent.field) in urgent.values
 
 
 def _need(value: object, what: str) -> None:
@@ -97,7 +104,11 @@ class IdentifySender:
     """
 
     def __init__(
-        self, directory: Directory, schemas: SchemaRegistry, client_id: tuple[str, ...], version: str
+        self,
+        directory: Directory,
+        schemas: SchemaRegistry,
+        client_id: tuple[str, ...],
+        version: str,
     ) -> None:
         self.directory = directory
         self.schemas = schemas

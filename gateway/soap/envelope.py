@@ -79,8 +79,9 @@ def build_ack(
     status: str,
     reference: str,
     received_at: datetime | None = None,
+    header: bytes | None = None,
 ) -> bytes:
-    """The partner-namespace Acknowledgement every operation answers with."""
+    """The Acknowledgement every operation answers with (``header``: echoed header blocks)."""
     at = (received_at or datetime.now(UTC)).isoformat(timespec="seconds")
     body = (
         f'<a:Acknowledgement xmlns:a="{escape(namespace)}">'
@@ -90,7 +91,7 @@ def build_ack(
         f"<a:Reference>{escape(reference)}</a:Reference>"
         f"</a:Acknowledgement>"
     )
-    return build_envelope(body.encode("utf-8"))
+    return build_envelope(body.encode("utf-8"), header)
 
 
 def fault_code_for(error: GatewayError) -> str:

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_repository_config_loads_with_paths_resolved() -> None:
     settings = load_settings(ROOT / "config.yaml")
-    assert settings.partners["tis"].wsdl == ROOT / "wsdl" / "tis.wsdl"
+    assert settings.ecase.wsdl == ROOT / "wsdl" / "ecase.wsdl"
+    assert settings.institutions["tis"].trust.certificates[0].is_absolute()
     assert settings.store.url == f"sqlite:///{ROOT}/var/gateway.db"
     assert settings.api.host == "127.0.0.1"
 
@@ -28,12 +29,13 @@ def test_settings_are_frozen() -> None:
 
 def test_environment_overrides_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PLUSGW_API__PORT", "9123")
-    monkeypatch.setenv("PLUSGW_PARTNERS__TIS__OPERATION_TIMEOUT", "2.5")
+    monkeypatch.setenv("PLUSGW_INSTITUTIONS__EM__OPERATION_TIMEOUT", "2.5")
     settings = load_settings(ROOT / "config.yaml")
     assert settings.api.port == 9123
-    assert settings.partners["tis"].operation_timeout == 2.5
-    # the rest of the partner still comes from the file
-    assert settings.partners["tis"].service == "TisService"
+    assert settings.institutions["em"].operation_timeout == 2.5
+    # the rest of the institution still comes from the file
+    assert settings.institutions["em"].channel == "direct"
+    assert settings.timeouts("em")[1] == 2.5
 
 
 def _write(tmp_path: Path, data: dict) -> Path:
@@ -44,8 +46,26 @@ def _write(tmp_path: Path, data: dict) -> Path:
 
 def test_missing_key_is_named(tmp_path: Path) -> None:
     data = yaml.safe_load((ROOT / "config.yaml").read_text())
-    del data["partners"]["tis"]["endpoint"]
-    with pytest.raises(ConfigError, match=r"partners\.tis\.endpoint"):
+    del data["institutions"]["tis"]["member"]
+    with pytest.raises(ConfigError, match=r"institutions\.tis\.member"):
+        load_settings(_write(tmp_path, data))
+
+
+def test_moving_an_institution_between_channels_is_configuration(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "config.yaml").read_text())
+    data["institutions"]["tis"]["channel"] = "direct"
+    with pytest.raises(ConfigError, match=r"institutions\.tis.*needs an endpoint"):
+        load_settings(_write(tmp_path, data))
+    data["institutions"]["tis"]["endpoint"] = "http://127.0.0.1:9/soap/tis"
+    settings = load_settings(_write(tmp_path, data))
+    assert settings.institutions["tis"].channel == "direct"
+    assert settings.timeouts("tis") == (5.0, 30.0)  # its own, no longer the platform's
+
+
+def test_an_institution_cannot_take_the_ecase_endpoint_name(tmp_path: Path) -> None:
+    data = yaml.safe_load((ROOT / "config.yaml").read_text())
+    data["institutions"]["ecase"] = data["institutions"]["tis"]
+    with pytest.raises(ConfigError, match=r"institutions\.ecase"):
         load_settings(_write(tmp_path, data))
 
 

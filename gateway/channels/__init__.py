@@ -1,0 +1,1 @@
+"""Channels and institutions: E-case and direct SOAP, X-Road style headers, reply routing."""

@@ -39,17 +39,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_sim(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if args.sim_command == "send":
-        from gateway.sim import PartnerSimulator
+    target, rest = args.target, list(args.rest)
+    if target == "send":
+        if len(rest) != 2:
+            raise ConfigError("usage: plus-gateway sim send INSTITUTION MESSAGE_TYPE")
+        from gateway.sim import InstitutionSim
 
-        sim = PartnerSimulator(settings, args.partner)
+        sim = InstitutionSim(settings, rest[0])
         sample = Path(args.sample) if args.sample else None
-        ack = sim.send(args.operation, sample, keep_id=args.keep_id)
-        _print_json(ack)
+        _print_json(sim.send(rest[1], sample=sample, keep_id=args.keep_id))
         return 0
+    if target == "serve":  # the older spelling: sim serve NAME
+        target, rest = (rest[0] if rest else "ecase"), rest[1:]
+    if rest:
+        raise ConfigError(f"sim {target}: unexpected {' '.join(rest)}")
     from gateway.server import serve_simulator
 
-    serve_simulator(settings, "viss" if args.sim_command == "viss" else args.partner)
+    serve_simulator(settings, target)
     return 0
 
 
@@ -214,17 +220,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-simulators", action="store_true", help="also serve partner simulators")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("sim", help="partner simulators")
-    p.set_defaults(func=cmd_sim, sim_command="serve", partner="tis")
-    simsub = p.add_subparsers(dest="sim_command")
-    ps = simsub.add_parser("serve", help="serve a simulator")
-    ps.add_argument("partner", nargs="?", default="tis")
-    ps = simsub.add_parser("send", help="send a signed partner message to the gateway")
-    ps.add_argument("partner")
-    ps.add_argument("operation")
-    ps.add_argument("--sample", help="XML payload or canonical JSON (default: the valid sample)")
-    ps.add_argument("--keep-id", action="store_true", help="keep the sample's message id")
-    simsub.add_parser("viss", help="serve the VISS registry simulator (VIIS, IIS, VID, RD)")
+    p = sub.add_parser(
+        "sim",
+        help="simulators: ecase | <direct institution> | viss, or send",
+        description="Serve one simulator (ecase: the E-case platform with every E-case "
+        "institution; a direct institution's name; viss), or make a simulated institution "
+        "send: sim send INSTITUTION MESSAGE_TYPE [--sample FILE] [--keep-id].",
+    )
+    p.add_argument("target", nargs="?", default="ecase", help="ecase, viss, a name, or send")
+    p.add_argument("rest", nargs="*", help="for send: INSTITUTION MESSAGE_TYPE")
+    p.add_argument("--sample", help="XML payload or canonical JSON (default: the valid sample)")
+    p.add_argument("--keep-id", action="store_true", help="keep the sample's message id")
+    p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("demo", help="walk through the flows against a running gateway")
     p.add_argument("--gateway", default=None, help="gateway base URL (default from config)")

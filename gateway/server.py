@@ -13,7 +13,7 @@ from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
 from gateway.logging import configure_logging
 from gateway.runtime import Runtime
-from gateway.sim import PartnerSimulator, create_sim_app
+from gateway.sim import served_simulators, simulator_app, simulator_url
 
 __all__ = ["serve", "serve_simulator", "start_simulator_thread"]
 
@@ -33,20 +33,10 @@ def _uvicorn_config(app: object, host: str, port: int) -> uvicorn.Config:
     )
 
 
-def _simulator_app(settings: Settings, partner: str) -> tuple[object, str, int]:
-    # "viss" is the registry simulator (VIIS, IIS, VID, RD); every other name a SOAP partner.
-    if partner == "viss":
-        from gateway.registries.sim import VissSimulator, create_viss_app
-
-        viss = VissSimulator(settings)
-        return create_viss_app(viss), viss.sim.host, viss.sim.port
-    sim = PartnerSimulator(settings, partner)
-    return create_sim_app(sim), sim.sim.host, sim.sim.port
-
-
 def start_simulator_thread(settings: Settings, partner: str) -> uvicorn.Server:
-    """Serve the ``partner`` simulator in a background thread; returns once it listens."""
-    app, host, port = _simulator_app(settings, partner)
+    """Serve simulator ``partner`` (``ecase``, a direct institution, ``viss``) in a background
+    thread; returns once it listens."""
+    app, host, port, _ = simulator_app(settings, partner)
     config = _uvicorn_config(app, host, port)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sim-{partner}", daemon=True)
@@ -62,8 +52,8 @@ def start_simulator_thread(settings: Settings, partner: str) -> uvicorn.Server:
 def serve_simulator(settings: Settings, partner: str) -> None:
     """Serve one simulator in the foreground (``plus-gateway sim``)."""
     configure_logging(settings.logging.environment, settings.logging.level)
-    app, host, port = _simulator_app(settings, partner)
-    print(f"{partner.upper()} simulator on http://{host}:{port}/soap/{partner}")
+    app, host, port, url = simulator_app(settings, partner)
+    print(f"{partner} simulator on {url}?wsdl")
     uvicorn.Server(_uvicorn_config(app, host, port)).run()
 
 
@@ -73,14 +63,11 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     runtime = Runtime(settings)
     sims = []
     if with_simulators:
-        for partner in settings.simulators:
-            sims.append(start_simulator_thread(settings, partner))
-            sim = settings.simulators[partner]
-            print(
-                f"  {partner.upper()} simulator: http://{sim.host}:{sim.port}/soap/{partner}"
-                + ("/{viis|iis|vid|rd}" if partner == "viss" else "")
-                + "?wsdl"
-            )
+        # The E-case platform (hosting every E-case institution), each direct institution's
+        # own endpoint, and VISS.
+        for name in served_simulators(settings):
+            sims.append(start_simulator_thread(settings, name))
+            print(f"  {name} simulator: {simulator_url(settings, name)}?wsdl")
     worker = DeliveryWorker(runtime)
     if settings.delivery.enabled:
         worker.start()

@@ -86,6 +86,8 @@ class VissSimulator:
         for name, contract in REGISTRIES.items():
             self.schemas.load(contract.schema)
             self.mappings[name] = mappings.get(contract.message_type)
+        if self.sim.key is None or self.sim.certificate is None:
+            raise ConfigError("simulators.viss: key and certificate are required")
         self.signer = Signer.from_files(self.sim.key, self.sim.certificate)
         self._intruder: Signer | None = None
         self.population = Population(size, seed)

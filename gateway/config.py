@@ -37,6 +37,7 @@ __all__ = [
     "DeliverySettings",
     "EcaseSettings",
     "InstitutionSettings",
+    "JournalSettings",
     "OperationSettings",
     "PushSettings",
     "RegistriesSettings",
@@ -217,6 +218,9 @@ class DeliverySettings(_Section):
     batch_size: int = Field(20, ge=1)
     lease_seconds: float = Field(120.0, gt=0)
     pool_maxsize: int = Field(10, ge=1)
+    #: Seconds a SIGTERM/SIGINT may take: drain requests, finish or give back deliveries,
+    #: release leases, checkpoint the store (gateway/lifecycle.py).
+    shutdown_timeout: float = Field(10.0, gt=0)
 
 
 class SimulatorSettings(_Section):
@@ -318,6 +322,35 @@ class ClassifiersSettings(_Section):
     max_bytes: int = Field(2 * 1024 * 1024, gt=0)
 
 
+class JournalSettings(_Section):
+    """Anchors of the journal outside the database, and what rejections keep.
+
+    See docs/DELIVERY.md ("Anchored journal") and gateway/store/anchor.py.
+    """
+
+    #: Seconds between signed checkpoints of the chain head written by ``serve``; 0: none
+    #: (``plus-gateway journal anchor`` still writes one on demand).
+    anchor_interval: float = Field(300.0, ge=0)
+    #: Where checkpoints go: ``file`` (JSON lines in anchor_path), ``http`` (POST to
+    #: anchor_url, GET lists them) or ``none``.
+    anchor_sink: Literal["file", "http", "none"] = "file"
+    anchor_path: Path = Path("var/anchors")
+    anchor_url: str | None = None
+    anchor_timeout: float = Field(5.0, gt=0)
+    #: Earlier gateway certificates whose checkpoints still verify after a key rotation.
+    anchor_certificates: tuple[Path, ...] = ()
+    #: Bytes of a rejected request body kept in the journal (its size and SHA-256 always are).
+    rejected_prefix_bytes: int = Field(4096, ge=0)
+    #: Total bytes of rejected payloads kept; beyond it the oldest are purged first.
+    rejected_retention_bytes: int = Field(64 * 1024 * 1024, ge=0)
+
+    @model_validator(mode="after")
+    def _url_for_http(self) -> JournalSettings:
+        if self.anchor_sink == "http" and not self.anchor_url:
+            raise ValueError("anchor_sink http needs anchor_url")
+        return self
+
+
 class LoggingSettings(_Section):
     """Log format and level."""
 
@@ -360,6 +393,7 @@ class Settings(BaseSettings):
     registries: RegistriesSettings = RegistriesSettings()
     classifiers: ClassifiersSettings = ClassifiersSettings()
     logging: LoggingSettings = LoggingSettings()
+    journal: JournalSettings = JournalSettings()
 
     @classmethod
     def settings_customise_sources(

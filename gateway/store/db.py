@@ -9,7 +9,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 
-__all__ = ["create_store_engine", "is_sqlite", "migrate"]
+from gateway.errors import StoreUnavailableError
+
+__all__ = ["checkpoint", "create_store_engine", "is_sqlite", "migrate"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,6 +49,9 @@ def create_store_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
+            # Bound parameters are message content (personal data) and must never reach a log
+            # line or an exception text.
+            hide_parameters=True,
             connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 30},
             # Pooled: opening a connection per transaction costs the PRAGMAs and, when the last
             # connection closes, a WAL checkpoint with its fsyncs. The pool rolls back on
@@ -58,7 +63,35 @@ def create_store_engine(url: str, *, echo: bool = False) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(
+        url,
+        echo=echo,
+        hide_parameters=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+    )
+
+
+def checkpoint(engine: Engine) -> None:
+    """Copy the SQLite WAL into the database file and truncate it (no-op elsewhere).
+
+    Run at shutdown so a stopped gateway leaves one self-contained database file: a copy or
+    backup taken while it is down needs no ``-wal`` beside it.
+    """
+    if not is_sqlite(engine):
+        return
+    # The raw DBAPI connection is in autocommit mode (isolation_level=None): a checkpoint run
+    # inside the BEGIN that SQLAlchemy would issue could not truncate the WAL.
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        busy, _frames, _done = cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        cursor.close()
+    finally:
+        raw.close()
+    if busy:
+        raise StoreUnavailableError("WAL checkpoint incomplete: a reader or writer is active")
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:

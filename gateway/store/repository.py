@@ -38,6 +38,7 @@ from gateway.store.schema import (
     outbox,
     utcnow,
 )
+from gateway.store.verify import AnchorPoint, ChainVerdict, verify_journal
 
 __all__ = [
     "ChainVerdict",
@@ -93,18 +94,6 @@ class InboundRecord:
     correlation_id: str | None
     canonical: dict[str, Any]
     payload: bytes
-
-
-@dataclass(frozen=True)
-class ChainVerdict:
-    """What ``Store.verify_journal`` found: ok, or the first entry that does not fit."""
-
-    ok: bool
-    checked: int
-    head_id: int
-    head_hash: str | None
-    bad_id: int | None = None
-    problem: str | None = None
 
 
 # Built once: the journal append runs in every write transaction, and constructing statements
@@ -880,58 +869,17 @@ class Store:
 
     # -- journal chain ---------------------------------------------------------------------
 
-    def verify_journal(self, batch: int = 5000) -> ChainVerdict:
-        """Walk the hash chain from the first entry; name the first one that does not fit.
-
-        An entry whose fields were changed fails its own hash; a deleted entry breaks the
-        next entry's ``prev_hash`` (and leaves a gap in the ids); an inserted entry does not
-        fit between its neighbours or, at the end, is not the recorded chain head.
-        """
-        cols = [c for c in journal.c if c.name != "payload"]
-        prev_hash, prev_id, checked = GENESIS, 0, 0
-        with self.engine.connect() as conn:
-            head = conn.execute(
-                select(journal_chain.c.last_id, journal_chain.c.last_hash).where(
-                    journal_chain.c.id == 1
-                )
-            ).first()
-            head_id = int(head.last_id) if head else 0
-            head_hash = head.last_hash if head else None
-
-            def bad(entry_id: int, problem: str) -> ChainVerdict:
-                return ChainVerdict(False, checked, head_id, head_hash, entry_id, problem)
-
-            after = 0
-            while True:
-                rows = conn.execute(
-                    select(*cols).where(journal.c.id > after).order_by(journal.c.id).limit(batch)
-                ).all()
-                if not rows:
-                    break
-                for r in rows:
-                    entry = dict(r._mapping)
-                    entry_id = int(entry["id"])
-                    if entry["prev_hash"] != prev_hash:
-                        if entry_id > prev_id + 1:
-                            missing = (
-                                f"{prev_id + 1}"
-                                if entry_id == prev_id + 2
-                                else f"{prev_id + 1}..{entry_id - 1}"
-                            )
-                            return bad(prev_id + 1, f"entry {missing} deleted (chain breaks)")
-                        return bad(entry_id, "inserted: prev_hash does not match the entry before")
-                    if entry_hash(entry) != entry["entry_hash"]:
-                        return bad(entry_id, "changed: fields do not match entry_hash")
-                    if entry_id > head_id:
-                        return bad(entry_id, f"inserted after the chain head (entry {head_id})")
-                    prev_hash, prev_id = entry["entry_hash"], entry_id
-                    checked += 1
-                after = prev_id
-        if checked and (prev_id != head_id or prev_hash != head_hash):
-            return bad(prev_id + 1, f"entry {prev_id + 1}..{head_id} deleted (chain head lost)")
-        if not checked and head_id:
-            return bad(1, f"entries 1..{head_id} deleted")
-        return ChainVerdict(True, checked, head_id, head_hash)
+    def verify_journal(
+        self,
+        batch: int = 5000,
+        *,
+        anchors: Sequence[AnchorPoint] = (),
+        anchor_problems: Sequence[str] = (),
+    ) -> ChainVerdict:
+        """Walk the hash chain, payload hashes and anchors (see gateway/store/verify.py)."""
+        return verify_journal(
+            self.engine, anchors=anchors, anchor_problems=anchor_problems, batch=batch
+        )
 
     def purge_payloads(self, older_than: timedelta, *, actor: str) -> int:
         """Retention: null journal payloads older than ``older_than``; hashes stay, journaled."""

@@ -32,6 +32,7 @@ __all__ = [
     "metadata",
     "outbox",
     "registry_queries",
+    "store_probe",
     "utcnow",
 ]
 
@@ -97,8 +98,19 @@ journal = Table(
     # purge payloads) plus prev_hash, the entry_hash of the entry before.
     Column("prev_hash", String(64), nullable=True),
     Column("entry_hash", String(64), nullable=True),
+    # A rejected request keeps only a prefix as its payload (journal.rejected_prefix_bytes);
+    # these say what the whole body was. Hashed when set (gateway/store/chain.py).
+    Column("received_size", BigInteger, nullable=True),
+    Column("received_sha256", String(64), nullable=True),
     Index("ix_journal_message_id", "message_id"),
     Index("ix_journal_partner_at", "partner", "at"),
+    # The rejected payloads still kept, for the size-based retention (oldest purged first).
+    Index(
+        "ix_journal_rejected_payload",
+        "id",
+        sqlite_where=text("status = 'rejected' AND payload IS NOT NULL"),
+        postgresql_where=text("status = 'rejected' AND payload IS NOT NULL"),
+    ),
 )
 
 #: Messages received from partners, in canonical JSON, for PLUS to pull and ack.
@@ -137,6 +149,8 @@ journal_chain = Table(
     Column("id", Integer, primary_key=True),  # always 1
     Column("last_id", _Id, nullable=False),
     Column("last_hash", String(64), nullable=True),
+    # Bytes of rejected payloads kept (a running total, recounted when over the retention).
+    Column("rejected_bytes", BigInteger, nullable=False, default=0),
 )
 
 #: Statuses that hold back later messages with the same partner and ordering key.
@@ -200,6 +214,15 @@ idempotency_keys = Table(
     Column("request_sha256", String(64), nullable=False),
     Column("message_id", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
+)
+
+#: Scratch rows of the readiness write probe (gateway/store/health.py); always empty at rest.
+store_probe = Table(
+    "store_probe",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("filler", LargeBinary, nullable=False),
 )
 
 #: Data-protection audit of registry queries: who looked at whose data, when and why.

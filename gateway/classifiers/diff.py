@@ -30,6 +30,7 @@ __all__ = [
 #: The classifier column holding E-case shared-classifier codes.
 WIRE_COLUMN = "ecase"
 LABEL_KEYS = ("label_lv", "label_en")
+_MAX_CANONICAL = 60
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,11 @@ def propose_canonical(label_en: str, taken: set[str], *, fallback: str = "code")
     ascii_text = (
         unicodedata.normalize("NFKD", label_en).encode("ascii", "ignore").decode("ascii").lower()
     )
-    base = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")[:60].rstrip("_")
+    base = re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")
+    if len(base) > _MAX_CANONICAL:
+        # Cut at a word boundary: a proposal is read by a person before it is kept.
+        cut = base[: _MAX_CANONICAL + 1]
+        base = cut.rsplit("_", 1)[0] if "_" in cut else base[:_MAX_CANONICAL]
     if not base:
         base = re.sub(r"[^a-z0-9]+", "_", fallback.lower()).strip("_") or "code"
     if not base[0].isalpha():

@@ -13,8 +13,9 @@ import os
 import uuid
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import DBAPIError
 
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, StoreUnavailableError
 from gateway.store.repository import Store
 from gateway.store.schema import store_probe, utcnow
 
@@ -28,9 +29,14 @@ _FILLER = 8 * 1024
 def probe_write(store: Store) -> None:
     """Write and delete one probe row in a committed transaction; StoreUnavailableError if not."""
     key = uuid.uuid4().hex
-    with store.transaction() as conn:
-        conn.execute(insert(store_probe).values(id=key, at=utcnow(), filler=os.urandom(_FILLER)))
-        conn.execute(delete(store_probe).where(store_probe.c.id == key))
+    try:
+        with store.transaction() as conn:
+            row = {"id": key, "at": utcnow(), "filler": os.urandom(_FILLER)}
+            conn.execute(insert(store_probe).values(**row))
+            conn.execute(delete(store_probe).where(store_probe.c.id == key))
+    except DBAPIError as exc:
+        # Not only OperationalError: a read-only PostgreSQL transaction is an InternalError.
+        raise StoreUnavailableError(f"store unavailable: {str(exc.orig).strip()}") from exc
 
 
 def store_health(store: Store) -> str:

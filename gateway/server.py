@@ -11,9 +11,11 @@ import uvicorn
 from gateway.api.app import create_app
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
+from gateway.lifecycle import GracefulServer, Shutdown
 from gateway.logging import configure_logging
 from gateway.runtime import Runtime
 from gateway.sim import served_simulators, simulator_app, simulator_url
+from gateway.store.anchor import AnchorLoop
 
 __all__ = ["serve", "serve_simulator", "start_simulator_thread"]
 
@@ -71,15 +73,23 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     worker = DeliveryWorker(runtime)
     if settings.delivery.enabled:
         worker.start()
+    anchors = AnchorLoop(runtime.store, settings)
+    anchors.start()
     app = create_app(runtime, worker)
     base = f"http://{settings.api.host}:{settings.api.port}"
     print(f"plus-gateway on {base}  (API docs: {base}/docs, OpenAPI: {base}/openapi.json)")
     for partner in runtime.wsdl_documents:
         print(f"  SOAP endpoint for {partner.upper()}: {base}/soap/{partner}?wsdl")
+    # SIGTERM/SIGINT: bounded graceful stop, exit 0 (gateway/lifecycle.py).
+    shutdown = Shutdown(settings.delivery.shutdown_timeout)
+
+    def on_signal(sig: int) -> None:
+        shutdown.begin(sig)
+        worker.request_stop()
+
+    config = _uvicorn_config(app, settings.api.host, settings.api.port)
+    config.timeout_graceful_shutdown = max(1, int(settings.delivery.shutdown_timeout))
     try:
-        uvicorn.Server(_uvicorn_config(app, settings.api.host, settings.api.port)).run()
+        GracefulServer(config, on_signal).run()
     finally:
-        worker.stop()
-        for server in sims:
-            server.should_exit = True
-        runtime.close()
+        shutdown.finish(runtime, worker, anchors, sims)

@@ -88,6 +88,8 @@ def make_settings(tmp_path: Path, keys_dir: Path) -> Callable[..., Settings]:
             },
             "institutions": institutions,
             "delivery": {"poll_interval": 0.05},
+            # Anchors next to the temp database, never in the project's var/anchors.
+            "journal": {"anchor_path": str(tmp_path / "anchors")},
             "simulators": simulators,
             "registries": {
                 "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",

@@ -19,6 +19,7 @@ import structlog
 from gateway.delivery.backoff import next_attempt
 from gateway.delivery.push import InboxPusher
 from gateway.errors import GatewayError
+from gateway.store.leases import release_leases
 from gateway.store.schema import utcnow
 
 if TYPE_CHECKING:
@@ -49,12 +50,32 @@ class DeliveryWorker:
         self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the thread to finish its current message and stop."""
+    def request_stop(self) -> None:
+        """Claim nothing more; the message being sent may finish (returns at once)."""
         self._stop.set()
         self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Let the current message finish for up to ``timeout`` s, then give back every lease.
+
+        Leases are released even when the thread is still stuck in a send: the process is
+        about to go, and a row left leased would wait ``lease_seconds`` for any other worker.
+        """
+        self.request_stop()
         if self._thread:
             self._thread.join(timeout)
+        try:
+            released = release_leases(self.runtime.store, self.owner)
+        except GatewayError as exc:
+            log.warning("leases not released; they expire", code=exc.code, error=exc.message)
+            return
+        if released.outbox or released.push:
+            log.info(
+                "leases released",
+                outbox=released.outbox,
+                push=released.push,
+                finished=not self.alive,
+            )
 
     def wake(self) -> None:
         """Look at the outbox now instead of after the poll interval."""

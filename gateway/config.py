@@ -79,9 +79,26 @@ class StoreSettings(_Section):
 
 
 class XmlSettings(_Section):
-    """Limits for every parsed XML document."""
+    """Limits for every parsed XML document (``gateway.xml.XmlLimits.from_settings``).
+
+    Checked while parsing, before any canonicalisation or signature work, so a hostile 10 MB
+    request is refused in well under a second and 100 MB (docs/PERFORMANCE.md).
+    """
 
     max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    #: Elements, comments and processing instructions in one document.
+    max_elements: int = Field(20_000, gt=0)
+    #: Attributes on one element, and in the whole document.
+    max_attributes: int = Field(64, gt=0)
+    max_total_attributes: int = Field(50_000, gt=0)
+    #: Namespace declarations on one element, and in scope at any element.
+    max_namespaces: int = Field(32, gt=0)
+    max_namespaces_in_scope: int = Field(64, gt=0)
+    #: Characters in one text node, and in one attribute value.
+    max_text: int = Field(1024 * 1024, gt=0)
+    max_attribute_value: int = Field(64 * 1024, gt=0)
+    #: Certificates in one signature's KeyInfo (the trust store refuses more).
+    max_certificates: int = Field(4, gt=0)
 
 
 class SigningSettings(_Section):

@@ -8,7 +8,12 @@ Delivery and the API decide what to do by the *type* of an error, never by its t
     │   │   ├── XmlMalformedError          XML_MALFORMED
     │   │   ├── XmlForbiddenError          XML_FORBIDDEN (DOCTYPE, entities, XInclude)
     │   │   ├── XmlTooLargeError           XML_TOO_LARGE
+    │   │   ├── XmlLimitError              XML_LIMIT (a structural limit; details name it)
+    │   │   ├── XmlCommentOrPiError        XML_COMMENT_OR_PI (in a payload, or a PI anywhere)
     │   │   ├── SoapEnvelopeError          SOAP_ENVELOPE
+    │   │   ├── SoapMustUnderstandError    SOAP_MUST_UNDERSTAND (faultcode soap:MustUnderstand)
+    │   │   ├── SoapContentTypeError       SOAP_CONTENT_TYPE (HTTP 415)
+    │   │   ├── SoapActionMismatchError    SOAP_ACTION_MISMATCH
     │   │   ├── UnknownOperationError      SOAP_UNKNOWN_OPERATION
     │   │   ├── SchemaValidationError      XSD_INVALID
     │   │   ├── SignatureMissingError      SIG_MISSING
@@ -71,13 +76,18 @@ __all__ = [
     "SenderMismatchError",
     "SignatureInvalidError",
     "SignatureMissingError",
+    "SoapActionMismatchError",
+    "SoapContentTypeError",
     "SoapEnvelopeError",
+    "SoapMustUnderstandError",
     "StoreUnavailableError",
     "UnknownOperationError",
     "UnknownSenderError",
     "UntrustedSignerError",
     "WrongAddresseeError",
+    "XmlCommentOrPiError",
     "XmlForbiddenError",
+    "XmlLimitError",
     "XmlMalformedError",
     "XmlTooLargeError",
 ]
@@ -183,10 +193,47 @@ class XmlTooLargeError(BadInputError):
     code = "XML_TOO_LARGE"
 
 
+class XmlLimitError(BadInputError):
+    """The document exceeds a structural limit (elements, attributes, namespaces, text size).
+
+    ``details`` holds one entry ``{"limit": <XmlLimits field>, "max": <value>, "path": ...}``.
+    """
+
+    code = "XML_LIMIT"
+
+
+class XmlCommentOrPiError(XmlForbiddenError):
+    """A comment or processing instruction inside a business payload or SOAP header block,
+    or a processing instruction anywhere in a SOAP message (text must be read as validated)."""
+
+    code = "XML_COMMENT_OR_PI"
+
+
 class SoapEnvelopeError(BadInputError):
     """The document is XML but not a SOAP 1.1 envelope with exactly one body element."""
 
     code = "SOAP_ENVELOPE"
+
+
+class SoapMustUnderstandError(SoapEnvelopeError):
+    """A header block marked ``mustUnderstand="1"`` is not one the receiver understands.
+
+    Answered with the SOAP 1.1 faultcode ``soap:MustUnderstand`` instead of ``soap:Client``.
+    """
+
+    code = "SOAP_MUST_UNDERSTAND"
+
+
+class SoapContentTypeError(BadInputError):
+    """A SOAP 1.1 request whose HTTP Content-Type is not ``text/xml`` (HTTP 415)."""
+
+    code = "SOAP_CONTENT_TYPE"
+
+
+class SoapActionMismatchError(BadInputError):
+    """The SOAPAction HTTP header names another operation than the body element."""
+
+    code = "SOAP_ACTION_MISMATCH"
 
 
 class UnknownOperationError(BadInputError):

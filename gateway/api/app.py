@@ -35,6 +35,7 @@ from gateway.errors import (
     BadInputError,
     CanonicalInvalidError,
     GatewayError,
+    SoapContentTypeError,
     StoreUnavailableError,
     UnknownOperationError,
     XmlTooLargeError,
@@ -44,6 +45,7 @@ from gateway.pipeline.steps import is_urgent
 from gateway.registries.api import create_registries_router
 from gateway.runtime import Runtime
 from gateway.soap.envelope import build_ack, build_fault
+from gateway.soap.http import check_content_type
 from gateway.store import IdempotencyConflictError, sha256_hex
 
 __all__ = ["create_app"]
@@ -61,6 +63,8 @@ def _status_for(error: GatewayError) -> int:
         return 409
     if isinstance(error, XmlTooLargeError):
         return 413
+    if isinstance(error, SoapContentTypeError):
+        return 415
     if isinstance(error, BadInputError):
         return 422
     if isinstance(error, StoreUnavailableError):
@@ -353,12 +357,18 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             return _error(404, "NOT_FOUND", f"no SOAP service at /soap/{endpoint}")
         exchange = Exchange(direction="in", partner="", endpoint=endpoint)
         try:
+            # Before the body is read: a request that is not SOAP 1.1 is not worth reading.
+            check_content_type(request.headers.get("content-type"))
             exchange.raw = await _read_limited(request, settings.xml.max_bytes)
             exchange = await run_in_threadpool(runtime.routes.inbound, exchange)
         except GatewayError as exc:
             exc.bind(partner=exchange.partner or None, operation=exchange.operation)
             await run_in_threadpool(_journal_rejection, runtime, exchange, exc)
-            return Response(build_fault(exc), status_code=500, media_type="text/xml; charset=utf-8")
+            # SOAP 1.1 answers faults with 500; a wrong media type is an HTTP-level 415.
+            status = 415 if isinstance(exc, SoapContentTypeError) else 500
+            return Response(
+                build_fault(exc), status_code=status, media_type="text/xml; charset=utf-8"
+            )
         assert exchange.mapping is not None and exchange.partner_message_id is not None
         structlog.contextvars.bind_contextvars(
             message_id=exchange.message_id, correlation_id=exchange.correlation_id

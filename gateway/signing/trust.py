@@ -10,6 +10,10 @@ How a failure is classified (the partner sees the code, so it must be right):
   KeyInfo, but that certificate is neither pinned (SHA-256 fingerprint) nor issued by the
   configured CA, or is outside its validity period.
 
+Before anything is decoded, KeyInfo may carry at most ``max_certificates`` certificates (4 by
+default, ``XML_LIMIT`` otherwise), and the payload no processing instruction
+(``XML_COMMENT_OR_PI``): it survives canonicalisation and would split the signed text.
+
 Trust is decided *before* the cryptographic check, on the certificate the signature names. For
 a trusted certificate the signature is verified with that certificate's key, so only a key we
 trust can ever make content come back. For an untrusted certificate the signature is still
@@ -38,10 +42,11 @@ from gateway.errors import (
     SignatureInvalidError,
     SignatureMissingError,
     UntrustedSignerError,
+    XmlLimitError,
 )
 from gateway.ns import DS
 from gateway.signing.keys import fingerprint, load_certificates
-from gateway.xml import parse_xml
+from gateway.xml import XmlLimits, parse_xml, refuse_comments_and_pis
 
 __all__ = ["TrustStore"]
 
@@ -106,16 +111,31 @@ class TrustStore:
         self,
         pinned: list[x509.Certificate],
         ca_certificates: list[x509.Certificate] | None = None,
+        *,
+        max_certificates: int = XmlLimits.max_certificates,
     ) -> None:
         if not pinned and not ca_certificates:
             # A store that trusts nothing rejects every message: surely a configuration slip.
             raise ConfigError("trust store has neither pinned certificates nor a CA")
         self._pinned = {fingerprint(c): c for c in pinned}
         self._ca_store = verification.Store(ca_certificates) if ca_certificates else None
+        #: X509Certificate elements accepted in one KeyInfo (a leaf and a few intermediates).
+        self.max_certificates = max_certificates
 
     @classmethod
-    def from_files(cls, certificates: list[Path], ca: Path | None = None) -> TrustStore:
-        """Load pinned certificates (PEM or DER; a PEM file may hold several) and a CA bundle."""
+    def from_files(
+        cls,
+        certificates: list[Path],
+        ca: Path | None = None,
+        *,
+        max_certificates: int = XmlLimits.max_certificates,
+    ) -> TrustStore:
+        """Load pinned certificates (PEM or DER; a PEM file may hold several) and a CA bundle.
+
+        ``max_certificates`` caps the certificates one signature's KeyInfo may carry
+        (``XmlLimits.max_certificates``; the chain is built pairwise, so thousands would cost
+        minutes).
+        """
         pinned = [cert for path in certificates for cert in load_certificates(path)]
         ca_certs = load_certificates(ca) if ca is not None else None
         if ca_certs is not None and ca is not None:
@@ -126,7 +146,7 @@ class TrustStore:
                     constraints = None
                 if constraints is None or not constraints.value.ca:
                     raise ConfigError(f"{ca} holds a certificate that is not a CA: {cert.subject}")
-        return cls(pinned, ca_certs)
+        return cls(pinned, ca_certs, max_certificates=max_certificates)
 
     @property
     def fingerprints(self) -> frozenset[str]:
@@ -145,12 +165,18 @@ class TrustStore:
         """
         signature = self._locate_signature(element)
         self._check_profile(signature)
+        # Processing instructions survive c14n, so the signed content would come back with
+        # its text split (150390<?x?>-12345 reads as 150390). Comments do not survive it.
+        refuse_comments_and_pis(element, "a signed payload", comments=False)
         chain = self._embedded_certificates(signature)
         leaf, intermediates = self._split_chain(chain)
+        # Trust is decided here, on the certificate alone, before any canonicalisation or
+        # digest: cheap, and bounded by the certificate cap above.
         reason = self._untrusted_reason(leaf, intermediates)
-        # A standalone copy without the tail: signxml re-serialises the element with its tail
-        # and would choke on tail text of an element cut from a larger tree.
-        standalone = parse_xml(etree.tostring(element, with_tail=False))
+        # The element serialised on its own, without its tail (signxml would serialise the
+        # tail too and choke on text after an element cut from a larger tree). signxml parses
+        # these bytes itself, so this is the only copy we make; no re-parse of our own.
+        standalone = etree.tostring(element, with_tail=False)
         if reason is None:
             return self._verify_with(standalone, leaf, _CONFIG)
         # Untrusted: find out whether the signature is at least intact, to report the right
@@ -172,7 +198,7 @@ class TrustStore:
         try:
             signature = self._locate_signature(element)
             leaf, intermediates = self._split_chain(self._embedded_certificates(signature))
-        except (SignatureMissingError, SignatureInvalidError):
+        except (SignatureMissingError, SignatureInvalidError, XmlLimitError):
             return False
         return self._untrusted_reason(leaf, intermediates) is None
 
@@ -216,14 +242,24 @@ class TrustStore:
         if unexpected:
             raise SignatureInvalidError(f"transform not accepted: {unexpected[0]}")
 
-    @staticmethod
-    def _embedded_certificates(signature: etree._Element) -> list[x509.Certificate]:
-        texts = [
-            e.text or ""
-            for e in signature.iterfind(
-                f"{_ds('KeyInfo')}/{_ds('X509Data')}/{_ds('X509Certificate')}"
-            )
-        ]
+    def _embedded_certificates(self, signature: etree._Element) -> list[x509.Certificate]:
+        texts: list[str] = []
+        for e in signature.iterfind(f"{_ds('KeyInfo')}/{_ds('X509Data')}/{_ds('X509Certificate')}"):
+            if len(texts) == self.max_certificates:
+                # Counted before any certificate is decoded or compared: the leaf is found
+                # pairwise, and the CA verifier tries the intermediates pairwise too.
+                raise XmlLimitError(
+                    f"the signature's KeyInfo carries more than {self.max_certificates} "
+                    f"certificates (limit max_certificates={self.max_certificates})",
+                    details=[
+                        {
+                            "path": "Signature.KeyInfo",
+                            "limit": "max_certificates",
+                            "max": self.max_certificates,
+                        }
+                    ],
+                )
+            texts.append(e.text or "")
         if not texts:
             raise SignatureInvalidError("the signature carries no KeyInfo/X509Data/X509Certificate")
         try:
@@ -272,7 +308,7 @@ class TrustStore:
 
     @staticmethod
     def _verify_with(
-        standalone: etree._Element, cert: x509.Certificate, config: SignatureConfiguration
+        standalone: bytes, cert: x509.Certificate, config: SignatureConfiguration
     ) -> etree._Element:
         try:
             # A fresh XMLVerifier per call: verify() stores its arguments on the instance.

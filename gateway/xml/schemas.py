@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,32 @@ from typing import Any
 from lxml import etree
 
 from gateway.errors import ConfigError, SchemaValidationError
+from gateway.logging import mask_text
 
-__all__ = ["SchemaRegistry"]
+__all__ = ["SchemaRegistry", "mask_xsd_message"]
+
+# libxml2 quotes the offending value in these messages (xmlschemas.c); the value is the
+# sender's data: a personal code, a name, a birth date. Greedy up to the fixed wording that
+# follows, so a value containing a quote is masked whole.
+_XSD_VALUE_PATTERNS = (
+    # "Element 'd': '1990-13-45' is not a valid value of the atomic type 'xs:date'."
+    (re.compile(r"(: )'.*'( is not a valid value of )"), r"\1'***'\2"),
+    # "[facet 'pattern'] The value '010190-1234' is not accepted by the pattern '...'."
+    (re.compile(r"(The value )'.*'( (?:is|has|does) )"), r"\1'***'\2"),
+    # "Duplicate key-sequence ['150390-12345'] in unique identity-constraint 'uk'."
+    (re.compile(r"(key-sequence )\[.*\]"), r"\1[***]"),
+)
+
+
+def mask_xsd_message(message: str) -> str:
+    """An XSD validation message with the offending value masked (it is personal data).
+
+    Element and attribute names, facets and types stay readable for the partner's developer;
+    any personal code left anywhere in the text is masked as well.
+    """
+    for pattern, replacement in _XSD_VALUE_PATTERNS:
+        message = pattern.sub(replacement, message)
+    return mask_text(message)
 
 
 class _LocalOnlyResolver(etree.Resolver):
@@ -85,7 +110,8 @@ class SchemaRegistry:
             if schema.validate(element):
                 return
             errors = [
-                {"line": e.line, "path": e.path, "message": e.message} for e in schema.error_log
+                {"line": e.line, "path": e.path, "message": mask_xsd_message(e.message)}
+                for e in schema.error_log
             ][:20]
         first = errors[0]["message"] if errors else "invalid"
         raise SchemaValidationError(f"schema {name}: {first}", details=errors)

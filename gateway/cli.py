@@ -197,7 +197,8 @@ def cmd_queue(args: argparse.Namespace) -> int:
 def cmd_journal(args: argparse.Namespace) -> int:
     from gateway.delivery.operator import journal_command
 
-    return journal_command(args, _store(args))
+    # Settings too: anchors are read from and written to the configured sink.
+    return journal_command(args, _store(args), _settings(args))
 
 
 def cmd_classifiers(args: argparse.Namespace) -> int:

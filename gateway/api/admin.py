@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from gateway.runtime import Runtime
+from gateway.store.anchor import verify_anchored
 
 __all__ = ["OperatorAction", "router"]
 
@@ -138,8 +139,13 @@ def discard_one(request: Request, message_id: str, body: OperatorAction) -> Any:
     return {"id": message_id, "status": "discarded"}
 
 
-@router.get("/journal/verify", summary="Walk the journal's hash chain")
+@router.get("/journal/verify", summary="Check the journal's hash chain, payload hashes and anchors")
 def verify_journal(request: Request) -> JSONResponse:
-    """200 when the chain is intact, 409 naming the first entry that does not fit."""
-    verdict = _runtime(request).store.verify_journal()
+    """200 when the journal is intact, 409 naming the first entry that does not fit.
+
+    Anchors come from the configured sink (``journal.anchor_sink``); one that cannot be
+    read is a 503, since the journal cannot then be vouched for.
+    """
+    runtime = _runtime(request)
+    verdict = verify_anchored(runtime.store, runtime.settings)
     return JSONResponse(vars(verdict), status_code=200 if verdict.ok else 409)

@@ -10,14 +10,25 @@ import json
 import re
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gateway.config import Settings
 from gateway.errors import ConfigError
 from gateway.store import Store
+from gateway.store.anchor import (
+    AnchorSigner,
+    AnchorSink,
+    AnchorVerifier,
+    FileSink,
+    load_anchors,
+    sink_from_settings,
+    write_anchor,
+)
 
 __all__ = ["add_journal_parser", "add_queue_parser", "journal_command", "queue_command"]
 
@@ -72,10 +83,25 @@ def add_queue_parser(sub: Any, whoami: str) -> argparse.ArgumentParser:
 
 
 def add_journal_parser(sub: Any, whoami: str) -> argparse.ArgumentParser:
-    """Add ``journal verify|purge`` to the CLI's subparsers."""
-    p: argparse.ArgumentParser = sub.add_parser("journal", help="verify and purge the journal")
+    """Add ``journal verify|anchor|purge`` to the CLI's subparsers."""
+    p: argparse.ArgumentParser = sub.add_parser(
+        "journal", help="verify, anchor and purge the journal"
+    )
     jsub = p.add_subparsers(dest="journal_command", required=True)
-    jsub.add_parser("verify", help="walk the hash chain; exit 1 naming the first bad entry")
+    pj = jsub.add_parser(
+        "verify",
+        help="check the hash chain, payload hashes and signed anchors; exit 1 naming the "
+        "first bad entry",
+    )
+    pj.add_argument(
+        "--anchors",
+        type=Path,
+        metavar="DIR",
+        help="read anchors from this directory of anchors-*.jsonl (e.g. copied back from "
+        "archive) instead of the configured sink",
+    )
+    pj.add_argument("--no-anchors", action="store_true", help="check the chain and payloads only")
+    jsub.add_parser("anchor", help="write a signed checkpoint of the chain head to the sink now")
     pj = jsub.add_parser("purge", help="retention: remove payloads, keep hashes")
     pj.add_argument("--older-than", type=float, required=True, metavar="DAYS")
     pj.add_argument("--actor", default=whoami, help="who (journaled)")
@@ -159,6 +185,43 @@ def _replay(args: argparse.Namespace, store: Store) -> int:
     return 0 if done == len(rows) else 1
 
 
+def _verify(args: argparse.Namespace, store: Store, settings: Settings | None) -> int:
+    sink: AnchorSink | None = None
+    if not args.no_anchors:
+        sink = FileSink(args.anchors) if args.anchors else None
+        if sink is None and settings is not None:
+            sink = sink_from_settings(settings)
+    anchors: list[Any] = []
+    problems: list[str] = []
+    if sink is not None:
+        if settings is None:
+            raise ConfigError("verifying anchors needs the configuration (certificates)")
+        anchors, problems = load_anchors(sink, AnchorVerifier.from_settings(settings))
+    verdict = store.verify_journal(anchors=anchors, anchor_problems=problems)
+    if not verdict.ok:
+        where = f" at entry {verdict.bad_id}" if verdict.bad_id is not None else ""
+        print(f"journal TAMPERED{where}: {verdict.problem}")
+        print(f"({verdict.checked} entries verified before it)", file=sys.stderr)
+        return 1
+    print(
+        f"journal intact: {verdict.checked} entries, head {verdict.head_id} "
+        f"{verdict.head_hash or '-'}; {verdict.payloads} payloads match their hashes"
+    )
+    if sink is None:
+        print("anchors not checked: a cut tail or a full rewrite would not show", file=sys.stderr)
+    elif verdict.anchored_id is None:
+        print(
+            f"no anchors in {sink.description}: a cut tail or a full rewrite would not show",
+            file=sys.stderr,
+        )
+    else:
+        print(
+            f"{verdict.anchors} signed anchors hold ({sink.description}); the newest vouches "
+            f"for entry {verdict.anchored_id}"
+        )
+    return 0
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -212,19 +275,26 @@ def _stats(store: Store, *, as_json: bool) -> int:
     return 0
 
 
-def journal_command(args: argparse.Namespace, store: Store) -> int:
+def journal_command(
+    args: argparse.Namespace, store: Store, settings: Settings | None = None
+) -> int:
     """Run one ``journal`` subcommand; returns the exit status."""
     if args.journal_command == "verify":
-        verdict = store.verify_journal()
-        if verdict.ok:
-            print(
-                f"journal intact: {verdict.checked} entries, head {verdict.head_id} "
-                f"{verdict.head_hash or '-'}"
-            )
-            return 0
-        print(f"journal TAMPERED at entry {verdict.bad_id}: {verdict.problem}")
-        print(f"({verdict.checked} entries verified before it)", file=sys.stderr)
-        return 1
+        return _verify(args, store, settings)
+    if args.journal_command == "anchor":
+        if settings is None:
+            raise ConfigError("journal anchor needs the configuration")
+        sink = sink_from_settings(settings)
+        if sink is None:
+            raise ConfigError("journal.anchor_sink is none: there is nowhere to anchor")
+        document = write_anchor(
+            store, AnchorSigner.from_settings(settings), sink, settings.instance_name
+        )
+        print(
+            f"anchored entry {document['entry_id']} ({document['count']} entries) "
+            f"{document['entry_hash'] or '-'} in {sink.description}"
+        )
+        return 0
     if args.journal_command == "purge":
         n = store.purge_payloads(timedelta(days=args.older_than), actor=args.actor)
         print(f"payloads removed from {n} journal entries older than {args.older_than} days")

@@ -76,8 +76,12 @@ log = structlog.get_logger(__name__)
 VERSION = 1
 
 
-class AnchorError(GatewayError):
-    """An anchor could not be written or read, or one fails its checks."""
+class AnchorError(StoreUnavailableError):
+    """An anchor could not be written or read, or one fails its checks.
+
+    A store-unavailable error (HTTP 503 on the admin API): without its anchors the journal
+    cannot be vouched for, whatever the database says.
+    """
 
     code = "ANCHOR_FAILED"
 

@@ -2,9 +2,11 @@
 
 :func:`render` produces the new file text from the current file and a diff: version, codes in
 the service's order, labels from the service; an existing entry keeps its canonical code and
-every other column, a new one gets the proposed canonical code. The comment header stays; other
-comments inside the file do not (the file is regenerated). The text is checked by loading it
-back before anything is written.
+every other column, a new one gets the proposed canonical code. The file is edited in place, so
+a review shows only what changed: the version value is replaced, unchanged entries keep their
+text (and the comments above them), changed and new ones are written in the files' flow style.
+A file laid out so that this is not possible is regenerated whole, keeping its comment header.
+Either way the text is loaded back and compared before anything is written.
 
 :func:`apply_change` writes it (temporary file in the same directory, fsync, rename) and
 journals the change; if the journal cannot be written the old file is put back, so a file is
@@ -69,7 +71,8 @@ def _entry(entry: dict[str, str]) -> list[str]:
     keys = [k for k in _FIRST_COLUMNS if k in entry]
     keys += [k for k in entry if k not in _FIRST_COLUMNS and k not in _LAST_COLUMNS]
     head = [f"{k}: {_scalar(entry[k])}" for k in keys]
-    tail = [f"{k}: {_scalar(entry[k])}" for k in _LAST_COLUMNS if k in entry]
+    # Texts are always quoted, as in the hand-written files; codes only when they must be.
+    tail = [f"{k}: {json.dumps(entry[k], ensure_ascii=False)}" for k in _LAST_COLUMNS if k in entry]
     one_line = "  - {" + ", ".join(head + tail) + "}"
     if len(one_line) <= _WIDTH or not tail:
         return [one_line]
@@ -130,12 +133,9 @@ def _new_data(data: dict[str, Any], diff: ClassifierDiff) -> dict[str, Any]:
     return out
 
 
-def render(text: str, data: dict[str, Any], diff: ClassifierDiff) -> tuple[str, dict[str, Any]]:
-    """The new file text for ``diff``, and the data it must load back as."""
-    new = _new_data(data, diff)
+def _render_fresh(text: str, new: dict[str, Any]) -> str:
+    """The whole file written anew: comment header, top-level keys, one code per entry."""
     lines = _header(text)
-    if lines:
-        lines.append("")
     keys = [k for k in _TOP_ORDER if k in new] + [k for k in new if k not in _TOP_ORDER]
     for key in keys:
         value = new[key]
@@ -147,11 +147,82 @@ def render(text: str, data: dict[str, Any], diff: ClassifierDiff) -> tuple[str, 
             # Always quoted: YAML would read 2026.1 as a float.
             lines.append(f"version: {json.dumps(value)}")
         else:
-            dumped = yaml.safe_dump(
-                {key: value}, allow_unicode=True, sort_keys=False, width=100
-            ).rstrip("\n")
-            lines.append(dumped)
-    return "\n".join(lines) + "\n", new
+            dumped = yaml.safe_dump({key: value}, allow_unicode=True, sort_keys=False, width=100)
+            lines.append(dumped.rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def _render_in_place(text: str, data: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """``text`` with the version replaced and the code entries edited; None if not possible."""
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    nodes = {k.value: v for k, v in root.value if isinstance(k, yaml.ScalarNode)}
+    keys = {k.value: k for k, _ in root.value if isinstance(k, yaml.ScalarNode)}
+    codes, version = nodes.get("codes"), nodes.get("version")
+    if (
+        not isinstance(codes, yaml.SequenceNode)
+        or codes.flow_style
+        or len(codes.value) != len(data["codes"])
+        or not isinstance(version, yaml.ScalarNode)
+        or "source" not in nodes
+    ):
+        return None
+    lines = text.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    # Each entry owns its own lines plus the comment or blank lines just above it.
+    chunks: dict[str, tuple[dict[str, Any], str, str]] = {}
+    prev_end = keys["codes"].start_mark.line
+    for entry, item in zip(data["codes"], codes.value, strict=True):
+        start = item.start_mark.line
+        end = item.end_mark.line if item.end_mark.column > 0 else item.end_mark.line - 1
+        if start <= prev_end or not isinstance(entry, dict):
+            return None  # two entries on one line, or something stranger
+        lead = "".join(lines[prev_end + 1 : start])
+        body = "".join(lines[start : end + 1])
+        chunks[str(entry.get(WIRE_COLUMN))] = (
+            entry,
+            lead,
+            body if body.endswith("\n") else body + "\n",
+        )
+        prev_end = end
+    region_start = offsets[keys["codes"].start_mark.line + 1]
+    region_end = offsets[prev_end + 1]
+    out: list[str] = []
+    for entry in new["codes"]:
+        old = chunks.get(entry[WIRE_COLUMN])
+        if old is not None and old[0] == entry:
+            out.append(old[1] + old[2])
+        else:
+            out.append((old[1] if old else "") + "\n".join(_entry(entry)) + "\n")
+    quoted = json.dumps(new["version"])
+    start, end = version.start_mark.index, version.end_mark.index
+    head, tail = text[:region_start], text[region_end:]
+    if end <= region_start:
+        head = head[:start] + quoted + head[end:]
+    elif start >= region_end:
+        tail = tail[: start - region_end] + quoted + tail[end - region_end :]
+    else:
+        return None
+    return head + "".join(out) + tail
+
+
+def render(text: str, data: dict[str, Any], diff: ClassifierDiff) -> tuple[str, dict[str, Any]]:
+    """The new file text for ``diff``, and the data it must load back as."""
+    new = _new_data(data, diff)
+    edited = _render_in_place(text, data, new)
+    if edited is not None:
+        try:
+            if yaml.safe_load(edited) == new:
+                return edited, new
+        except yaml.YAMLError:
+            pass  # a layout the entry edits do not fit (another indentation): write it anew
+    return _render_fresh(text, new), new
 
 
 def plan(path: Path, diff: ClassifierDiff) -> PlannedChange:

@@ -115,7 +115,7 @@ def _print_classifier(c: ClassifierReport) -> None:
             f"canonical {a.canonical} (proposed from label_en; edit the file to change it)"
         )
     for r in d.removed:
-        print(f"  - {r.code}  canonical {r.canonical}")
+        print(f"  - {r.code or '(no ecase code)'}  canonical {r.canonical}")
     for lab in d.relabelled:
         print(f"  ~ {lab.code}  canonical {lab.canonical}  {lab.key}: {lab.old!r} -> {lab.new!r}")
     for b in c.breaks:

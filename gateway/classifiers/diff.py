@@ -45,9 +45,12 @@ class AddedCode:
 
 @dataclass(frozen=True)
 class RemovedCode:
-    """A local code the service no longer lists (or no longer lists as in force)."""
+    """A local code the service no longer lists (or no longer lists as in force).
 
-    code: str
+    ``code`` is None for a local entry that had no E-case code at all.
+    """
+
+    code: str | None
     canonical: str
 
 
@@ -164,10 +167,11 @@ def diff_classifier(local: Classifier, remote: RemoteClassifier, *, day: date) -
     canonical_of = {code: canonical for canonical, code in wire.items()}
     current = remote.current(day)
     remote_codes = {c.code for c in current}
+    # An entry with no E-case code is not the service's: a sync replaces it too, so say so.
     removed = tuple(
-        RemovedCode(code=wire[canonical], canonical=canonical)
+        RemovedCode(code=wire.get(canonical), canonical=canonical)
         for canonical in local.canonical_codes
-        if canonical in wire and wire[canonical] not in remote_codes
+        if wire.get(canonical) not in remote_codes
     )
     # A removed code frees its canonical code, but proposing it for a different remote code
     # would silently re-point every stored message that uses it; keep it taken.

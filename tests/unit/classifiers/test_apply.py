@@ -156,3 +156,61 @@ def test_a_file_edited_after_the_diff_is_not_overwritten(tree: Tree, store: Stor
         apply_change(change, store, actor="ops", forced=False)
     assert path.read_text().endswith("# edited by hand\n")
     assert journal_rows(store) == []
+
+
+def test_the_file_is_edited_in_place_so_a_review_shows_only_the_change(tree: Tree) -> None:
+    path = tree.classifier_file("function_subtype")
+    path.write_text(
+        path.read_text()
+        .replace(
+            "  - {canonical: mediation,",
+            "  # Mediation is counted in data set 5.\n  - {canonical: mediation,",
+        )
+        .replace('label_en: "Forced labour"}', 'label_en: "Forced labour"}  # OD-09 row 6')
+    )
+    before = path.read_text().splitlines()
+    change = planned(tree, "function_subtype", relabel={"SABIEDRISKAIS_DARBS": "Public work"})
+    after = change.new_text.splitlines()
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert changed == [
+        ('version: "2026.1"', 'version: "2027.1"'),
+        (
+            '     label_lv: "Sabiedriskais darbs (nepilngadīgajiem 11-18)", '
+            'label_en: "Public work (minors 11-18)"}',
+            '     label_lv: "Sabiedriskais darbs (nepilngadīgajiem 11-18)", '
+            'label_en: "Public work"}',
+        ),
+    ]
+    assert "  # Mediation is counted in data set 5." in after
+    assert any(line.endswith("# OD-09 row 6") for line in after)
+
+
+def test_a_removed_entry_takes_its_comment_with_it(tree: Tree) -> None:
+    path = tree.classifier_file("function_subtype")
+    path.write_text(
+        path.read_text().replace(
+            "  - {canonical: mediation,",
+            "  # Mediation is counted in data set 5.\n  - {canonical: mediation,",
+        )
+    )
+    text = planned(tree, "function_subtype", drop=("IZLIGUMS",)).new_text
+    assert "Mediation" not in text and "IZLIGUMS" not in text
+
+
+def test_a_block_style_file_is_regenerated_with_its_header(tree: Tree) -> None:
+    path = tree.classifier_file("function_subtype")
+    path.write_text(
+        "# Block style.\n"
+        "name: function_subtype\ntitle: Function sub-type\nversion: '2026.1'\n"
+        "source: VPD.FUNCTION_SUBTYPE\ncodes:\n"
+        "- canonical: forced_labour\n  ecase: PIESPIEDU_DARBS\n"
+        "  label_lv: Piespiedu darbs\n  label_en: Forced labour\n"
+        "- canonical: public_work\n  ecase: SABIEDRISKAIS_DARBS\n"
+        "  label_lv: Sabiedriskais darbs (nepilngadīgajiem 11-18)\n"
+        "  label_en: Public work (minors 11-18)\n"
+        "- canonical: mediation\n  ecase: IZLIGUMS\n  label_lv: Izlīgums\n  label_en: Mediation\n"
+    )
+    change = planned(tree, "function_subtype", relabel={"IZLIGUMS": "Mediation (izlīgums)"})
+    assert change.new_text.startswith("# Block style.\nname: function_subtype\n")
+    assert '  - {canonical: mediation, ecase: IZLIGUMS, label_lv: "Izlīgums", ' in change.new_text
+    assert change.new.labels["mediation"]["label_en"] == "Mediation (izlīgums)"

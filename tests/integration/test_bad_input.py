@@ -170,7 +170,11 @@ def test_oversize_request_refused_before_parsing(
     try:
         body = build_envelope(signed(keys_dir, "tis-sim", RULING.read_bytes()))
         assert len(body) > 2000
-        response = httpx.post(f"http://127.0.0.1:{settings.api.port}/soap/tis", content=body)
+        response = httpx.post(
+            f"http://127.0.0.1:{settings.api.port}/soap/tis",
+            content=body,
+            headers={"Content-Type": "text/xml"},  # else refused earlier, with 415
+        )
         faultcode, code = fault_of(response)
         assert faultcode.endswith("Client") and code == "XML_TOO_LARGE"
     finally:

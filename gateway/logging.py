@@ -33,7 +33,14 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 from gateway.errors import ConfigError
 
-__all__ = ["MASK", "PERSONAL_CODE_MASK", "configure_logging", "mask_personal_data", "mask_text"]
+__all__ = [
+    "MASK",
+    "PERSONAL_CODE_MASK",
+    "VALUE_MASK",
+    "configure_logging",
+    "mask_personal_data",
+    "mask_text",
+]
 
 #: What a value under a personal-data key becomes.
 MASK = "***"
@@ -102,9 +109,28 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
 
+# Validators quote the value they refuse, and that value is the sender's data: a name or a
+# birth date has no shape to recognise, but the validator's fixed wording after it does.
+# jsonschema starts its message with the value's repr ("'Bērziņš' is too long", "'1990-13-45'
+# is not a 'date'", "['a', 'b'] is not valid under ..."), usually after our "path: " prefix;
+# libxml2 writes "The value '...' is not accepted" and "Element 'x': '...' is not a valid value"
+# (gateway/xml/schemas.py masks those at the source too). Greedy within the line, so a value
+# holding a quote is masked whole; property names ("'x' is a required property") stay.
+_QUOTED_VALUE = re.compile(
+    r"(?:^|(?<=: )|(?<=[Vv]alue ))"
+    r"(?:'[^\n]*'|\"[^\n]*\"|\[[^\n]*\]|\{[^\n]*\})"
+    r"(?= (?:is not|does not|is too|is greater|is less|is expected|should be|has non-unique"
+    r"|has a length|has fewer|has more))",
+    re.MULTILINE,
+)
+#: What a quoted value in a validator's message becomes.
+VALUE_MASK = "'***'"
+
+
 def mask_text(s: str) -> str:
-    """Replace every Latvian personal code in ``s`` with ``******-*****``."""
-    return _PERSONAL_CODE.sub(PERSONAL_CODE_MASK, s)
+    """Mask personal data recognisable in free text: every Latvian personal code (replaced by
+    ``******-*****``) and the value quoted in a validator's error message (``'***'``)."""
+    return _QUOTED_VALUE.sub(VALUE_MASK, _PERSONAL_CODE.sub(PERSONAL_CODE_MASK, s))
 
 
 def _is_sensitive_key(key: object) -> bool:

@@ -40,13 +40,16 @@ from gateway.errors import (
     UnknownOperationError,
     XmlTooLargeError,
 )
+from gateway.logging import mask_text
 from gateway.pipeline import Exchange
 from gateway.pipeline.steps import is_urgent
 from gateway.registries.api import create_registries_router
 from gateway.runtime import Runtime
 from gateway.soap.envelope import build_ack, build_fault
 from gateway.soap.http import check_content_type
-from gateway.store import IdempotencyConflictError, sha256_hex
+from gateway.store import IdempotencyConflictError
+from gateway.store.health import store_health
+from gateway.store.rejections import journal_rejection
 
 __all__ = ["create_app"]
 
@@ -138,6 +141,12 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
 
     @app.exception_handler(GatewayError)
     async def on_gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        if request.url.path.startswith("/v1/outbound/") and not isinstance(
+            exc, IdempotencyConflictError
+        ):
+            # A refused outbound message was never stored: the id minted for it names nothing
+            # PLUS could look up. (A conflict names the earlier message, which is stored.)
+            exc.message_id = None
         return _gateway_error(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -412,11 +421,8 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     @app.get("/ready", tags=["operations"], summary="Readiness with details")
     def ready() -> JSONResponse:
         checks: dict[str, Any] = {}
-        try:
-            runtime.store.ping()
-            checks["store"] = "ok"
-        except GatewayError as exc:
-            checks["store"] = f"unavailable: {exc.code}"
+        # A write probe, not a ping: a full disk answers reads and refuses every accept.
+        checks["store"] = store_health(runtime.store)
         checks["schemas"] = len(runtime.schemas.names())
         checks["routes"] = len(runtime.routes.routes)
         checks["registries"] = runtime.registries.breaker_states()
@@ -477,21 +483,24 @@ def _journal_rejection(runtime: Runtime, exchange: Exchange, exc: GatewayError) 
         code=exc.code,
         error=exc.message,
     )
-    raw = exchange.raw
+    limits = runtime.settings.journal
     try:
-        runtime.store.journal(
+        # Size and SHA-256 of the whole body, at most rejected_prefix_bytes of it, and all
+        # rejected payloads under rejected_retention_bytes (gateway/store/rejections.py).
+        journal_rejection(
+            runtime.store,
+            raw=exchange.raw,
+            prefix_bytes=limits.rejected_prefix_bytes,
+            retention_bytes=limits.rejected_retention_bytes,
             direction="in",
             partner=who,
             operation=exchange.operation,
             message_type=exchange.message_type,
             message_id=exchange.message_id,
             partner_message_id=exchange.partner_message_id,
-            status="rejected",
             error_code=exc.code,
-            detail=exc.message[:2000],
-            # Kept for forensics (size-capped by the reader); hashed so retention can purge it.
-            payload=raw,
-            payload_sha256=sha256_hex(raw) if raw else None,
+            # The journal's detail never holds personal data (XSD errors quote values).
+            detail=mask_text(exc.message)[:2000],
         )
     except GatewayError:
         log.exception("could not journal a rejection")

@@ -211,12 +211,14 @@ def fault_code_for(error: GatewayError) -> str:
 
 def build_fault(error: GatewayError) -> bytes:
     """A SOAP fault whose detail carries the stable error code and a human message."""
+    # Masked: validator messages quote the refused value (a name, a birth date, a code).
+    message = escape(mask_text(error.message))
     fault = (
         f"<soap:Fault><faultcode>{fault_code_for(error)}</faultcode>"
-        f"<faultstring>{escape(error.message)}</faultstring>"
+        f"<faultstring>{message}</faultstring>"
         f'<detail><c:ErrorDetail xmlns:c="{COMMON}">'
         f"<c:Code>{escape(error.code)}</c:Code>"
-        f"<c:Message>{escape(error.message)}</c:Message>"
+        f"<c:Message>{message}</c:Message>"
         f"</c:ErrorDetail></detail></soap:Fault>"
     )
     return build_envelope(fault.encode("utf-8"))

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from gateway.errors import BadInputError, StoreUnavailableError
+from gateway.logging import mask_text
 from gateway.store.chain import GENESIS, entry_hash
 from gateway.store.schema import (
     idempotency_keys,
@@ -439,6 +440,8 @@ class Store:
     ) -> bool:
         """Record a failed attempt: retry at ``next_attempt_at`` or, when None, dead-letter."""
         now = utcnow()
+        # A partner's fault text can quote our payload back; stored and journaled masked.
+        error = mask_text(error)
         status = "pending" if next_attempt_at is not None else "dead"
         with self.transaction() as conn:
             done = conn.execute(
@@ -841,6 +844,7 @@ class Store:
     ) -> bool:
         """A failed push: retry at ``next_at`` or, when None, ``dead`` (PLUS can still pull)."""
         now = utcnow()
+        error = mask_text(error)
         status = "pending" if next_at is not None else "dead"
         with self.transaction() as conn:
             done = conn.execute(

@@ -68,7 +68,7 @@ def start(settings: Settings, tmp_path: Path) -> tuple[subprocess.Popen[bytes], 
 
 def post_order(http: httpx.Client, base: str, case: str) -> str:
     body: dict[str, Any] = json.loads((SAMPLES / "monitoring_order/valid.json").read_text("utf-8"))
-    body["case"]["number"] = case
+    body["vpd_case_id"] = case  # the ordering key: one case each, so none waits behind another
     r = http.post(
         f"{base}/v1/outbound/monitoring_order",
         json=body,
@@ -102,7 +102,7 @@ def test_signal_releases_leases_checkpoints_the_wal_and_exits_0(
     base = f"http://127.0.0.1:{settings.api.port}"
     try:
         with httpx.Client(timeout=10) as http:
-            ids = [post_order(http, base, f"K36-{i:04d}-26/3") for i in range(4)]
+            ids = [post_order(http, base, f"VPD-2026-{i:06d}") for i in range(4)]
             # Wait until the worker holds a lease: it is stuck sending to the black hole.
             deadline = time.monotonic() + 20
             while not any(

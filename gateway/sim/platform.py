@@ -44,14 +44,23 @@ def simulated_institutions(settings: Settings, channel: str) -> list[str]:
 
 
 class EcasePlatformSim:
-    """The simulated platform and the institutions behind it (contract loaded once)."""
+    """The simulated platform and the institutions behind it (contract loaded once).
 
-    def __init__(self, settings: Settings, institutions: list[str] | None = None) -> None:
+    ``institutions`` defaults to every E-case institution with a simulator; ``contract`` may be
+    shared with other simulators in the same process.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        institutions: list[str] | None = None,
+        contract: SimContract | None = None,
+    ) -> None:
         if ECASE_ENDPOINT not in settings.simulators:
             raise ConfigError(f"simulators.{ECASE_ENDPOINT}: no E-case platform simulator")
         self.settings = settings
         self.sim: SimulatorSettings = settings.simulators[ECASE_ENDPOINT]
-        self.contract = SimContract(settings)
+        self.contract = contract or SimContract(settings)
         names = simulated_institutions(settings, "ecase") if institutions is None else institutions
         self.institutions: dict[str, InstitutionSim] = {
             name: InstitutionSim(settings, name, self.contract) for name in names

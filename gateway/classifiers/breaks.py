@@ -20,8 +20,6 @@ anonymous types, imports and derived restrictions resolve as the validator resol
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,7 @@ import xmlschema
 
 from gateway.errors import ConfigError, GatewayError
 from gateway.mapping import MappingRegistry, MessageMapping
-from gateway.mapping.spec import Classifier, Field
+from gateway.mapping.spec import Classifier, Field, load_spec
 from gateway.xml import parse_xml
 
 __all__ = ["Break", "UsedField", "XsdEnumerations", "check_breaks", "used_fields"]
@@ -175,18 +173,19 @@ def _sample_values(file: Path, used: UsedField) -> Iterator[str]:
                 yield e.text.strip()
 
 
-def _mappings_load(mappings: Path, classifier_file: Path, new_text: str) -> str | None:
-    """None if the mappings load with the new classifier file, else the loader's message."""
-    with tempfile.TemporaryDirectory(prefix="plusgw-mappings-") as tmp:
-        copy = Path(tmp) / "mappings"
-        shutil.copytree(mappings, copy)
-        (copy / classifier_file.resolve().relative_to(mappings.resolve())).write_text(
-            new_text, encoding="utf-8"
-        )
+def _mappings_load(registry: MappingRegistry, new: Classifier) -> str | None:
+    """None if every mapping using the classifier loads with ``new``, else the loader's message.
+
+    Only those mappings can fail (a column without a code for an added entry, a routing rule
+    naming a removed code); reloading just them keeps a sync of many classifiers fast.
+    """
+    classifiers = {**registry.classifiers, new.name: new}
+    users = {u.mapping.source: u.mapping for u in used_fields(registry, new.name)}
+    for source in sorted(users):
         try:
-            MappingRegistry.load(copy)
+            MessageMapping(load_spec(source, classifiers))
         except ConfigError as exc:
-            return exc.message.replace(str(copy), str(mappings))
+            return exc.message
     return None
 
 
@@ -194,21 +193,19 @@ def check_breaks(
     old: Classifier,
     new: Classifier,
     *,
-    new_text: str,
     classifier_file: Path,
     registry: MappingRegistry,
-    mappings: Path,
     xsd: XsdEnumerations,
     samples: Path,
 ) -> list[Break]:
-    """Everything that would break if ``old`` became ``new`` (written as ``new_text``).
+    """Everything that would break if ``old`` (in ``classifier_file``) became ``new``.
 
     ``registry`` is the current mapping registry (loaded with ``old``); its fields say where
     the classifier is used.
     """
     name = old.name
     out: list[Break] = []
-    problem = _mappings_load(mappings, classifier_file, new_text)
+    problem = _mappings_load(registry, new)
     if problem is not None:
         out.append(Break(name, "mappings_invalid", problem, file=str(classifier_file)))
     removed = [c for c in old.canonical_codes if c not in new.canonical_codes]

@@ -158,10 +158,8 @@ def prepare(
             check_breaks(
                 classifier,
                 change.new,
-                new_text=change.new_text,
                 classifier_file=path,
                 registry=registry,
-                mappings=Path(mappings),
                 xsd=enumerations,
                 samples=Path(samples),
             )

@@ -256,3 +256,22 @@ def test_the_repository_contract_is_in_sync_with_its_own_simulation(
     service = service_for("repository")
     assert service.sync() == 0, capsys.readouterr()
     assert "all classifiers in sync" in capsys.readouterr().err
+
+
+def test_every_repository_classifier_takes_a_label_only_version(
+    service_for: Callable[[str], Service], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The repository's XSDs list exactly each classifier's E-case codes and its samples use
+    # only current codes, so a new version that changes labels only applies everywhere.
+    service = service_for("repository")
+    sources = [v["source"] for v in httpx.get(f"{service.url}/classifiers").json()]
+    for source in sources:
+        body = service.published(source)
+        body["version"] = "2099.1"
+        body["codes"][0]["label_en"] += " (revised)"
+        service.publish(body)
+    assert service.sync("--apply", "--json") == 0, capsys.readouterr().out
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(report["applied"]) == sorted(c["name"] for c in report["classifiers"])
+    assert len(service.journal()) == len(sources)
+    assert service.sync() == 0

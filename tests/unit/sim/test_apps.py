@@ -202,3 +202,17 @@ def test_direct_institution_app(
 
 def test_served_simulators(settings: Settings) -> None:
     assert served_simulators(settings) == ["ecase", "em", "viss"]
+
+
+def test_slow_fault_delays_then_answers(
+    client: TestClient, platform: EcasePlatformSim, gateway_signer: Signer
+) -> None:
+    import time
+
+    client.put("/sim/ecase/faults/tis", json={"mode": "slow", "delay": 0.3, "count": 1})
+    raw, _ = from_gateway(
+        platform.contract, gateway_signer, to="tis", message_type="execution_notification"
+    )
+    started = time.monotonic()
+    status, _ = _post(client, "/soap/ecase", raw)
+    assert status == 200 and time.monotonic() - started >= 0.3

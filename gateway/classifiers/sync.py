@@ -13,20 +13,38 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.classifiers.apply import PlannedChange, apply_change, plan
 from gateway.classifiers.breaks import Break, XsdEnumerations, check_breaks
-from gateway.classifiers.client import ClassifierClient
 from gateway.classifiers.diff import ClassifierDiff, diff_classifier
-from gateway.classifiers.remote import RemoteVersion
+from gateway.classifiers.remote import RemoteClassifier, RemoteVersion
 from gateway.errors import ConfigError
 from gateway.mapping import MappingRegistry
 from gateway.mapping.registry import CLASSIFIERS_DIR
 from gateway.mapping.spec import Classifier, load_classifier
 from gateway.store import Store
 
-__all__ = ["ClassifierReport", "SyncReport", "apply", "local_classifiers", "prepare"]
+__all__ = [
+    "ClassifierReport",
+    "ClassifierSource",
+    "SyncReport",
+    "apply",
+    "local_classifiers",
+    "prepare",
+]
+
+
+class ClassifierSource(Protocol):
+    """What a sync reads code lists from: the HTTP client, or a stand-in in tests."""
+
+    def versions(self) -> list[RemoteVersion]:
+        """Every published list and its version."""
+        ...
+
+    def get(self, source: str) -> RemoteClassifier:
+        """The current version of one list."""
+        ...
 
 
 @dataclass
@@ -116,7 +134,7 @@ def local_classifiers(mappings: Path) -> list[tuple[Path, Classifier]]:
 
 
 def prepare(
-    client: ClassifierClient,
+    client: ClassifierSource,
     *,
     mappings: Path,
     xsd: Path,

@@ -159,17 +159,17 @@ def test_a_mapping_of_another_contract_that_loses_its_column(tree: Tree) -> None
     # the E-case service has no legacy code, so the mappings would no longer load.
     path = tree.classifier_file("function_subtype")
     text = path.read_text()
-    for code, legacy in (
+    for code, legacy_code in (
         ("PIESPIEDU_DARBS", "PD"),
         ("SABIEDRISKAIS_DARBS", "SD"),
         ("IZLIGUMS", "IZ"),
     ):
-        text = text.replace(f"ecase: {code},", f"ecase: {code}, legacy: {legacy},")
+        text = text.replace(f"ecase: {code},", f"ecase: {code}, legacy: {legacy_code},")
     path.write_text(text)
-    legacy = tree.mappings / "ecase" / "evaluation_report_request.yaml"
+    ecase_mapping = tree.mappings / "ecase" / "evaluation_report_request.yaml"
     other = tree.mappings / "legacy.yaml"
     other.write_text(
-        legacy.read_text()
+        ecase_mapping.read_text()
         .replace("contract: ecase", "contract: legacy")
         .replace("message_type: evaluation_report_request", "message_type: legacy_request")
         .replace("operation: SubmitEvaluationReportRequest", "operation: LegacyRequest")

@@ -257,4 +257,8 @@ def create_viss_app(sim: VissSimulator) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    # The served WSDLs import /xsd/...: serve the schema tree so clients can resolve them.
+    from gateway.sim.apps import xsd_router
+
+    app.include_router(xsd_router(sim.settings.paths.xsd))
     return app

@@ -21,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import Body, FastAPI, Request
+from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
@@ -32,7 +32,14 @@ from gateway.sim.faults import FaultPlan, fault_response
 from gateway.sim.institution import InstitutionSim
 from gateway.sim.platform import EcasePlatformSim
 
-__all__ = ["create_institution_app", "create_platform_app"]
+__all__ = [
+    "create_institution_app",
+    "create_platform_app",
+    "served_simulators",
+    "simulator_app",
+    "simulator_url",
+    "xsd_router",
+]
 
 _XML = "text/xml; charset=utf-8"
 
@@ -41,17 +48,25 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
-def _add_common(app: FastAPI, settings: Settings) -> None:
-    """``/xsd/{path}`` (the served WSDL's schema imports) and ``/health``."""
-    root = Path(settings.paths.xsd).resolve()
+def xsd_router(root: Path) -> APIRouter:
+    """``GET /xsd/{path}``: the schema tree under ``root``, so a served WSDL's imports resolve."""
+    router = APIRouter()
+    base = Path(root).resolve()
 
-    @app.get("/xsd/{path:path}", summary="Schemas imported by the served WSDL")
+    @router.get("/xsd/{path:path}", summary="Schemas imported by the served WSDL")
     def xsd_file(path: str) -> Response:
         # Only .xsd files inside the schema tree: no traversal, nothing else on disk.
-        target = (root / path).resolve()
-        if not target.is_relative_to(root) or target.suffix != ".xsd" or not target.is_file():
+        target = (base / path).resolve()
+        if not target.is_relative_to(base) or target.suffix != ".xsd" or not target.is_file():
             return _error(404, "NOT_FOUND", "no such schema")
         return Response(target.read_bytes(), media_type=_XML)
+
+    return router
+
+
+def _add_common(app: FastAPI, settings: Settings) -> None:
+    """``/xsd/{path}`` (the served WSDL's schema imports) and ``/health``."""
+    app.include_router(xsd_router(settings.paths.xsd))
 
     @app.get("/health")
     def health() -> dict[str, str]:

@@ -195,3 +195,25 @@ def test_the_gateways_refusal_keeps_its_fault_code(settings: Settings) -> None:
         assert caught.value.details[0]["detail_code"] == "MESSAGE_NOT_ALLOWED"
         over_http = live.http.post(f"{live.sim_url}/sim/ecase/send/tis/penal_order")
         assert over_http.status_code == 400  # TIS does not send penal orders: refused locally
+
+
+def test_zeep_builds_clients_from_the_viss_simulators_wsdls(settings: Settings) -> None:
+    from gateway.registries.contract import REGISTRIES
+    from gateway.registries.sim import VissSimulator, create_viss_app
+
+    port = settings.simulators["viss"].port
+    server = serve_in_thread(create_viss_app(VissSimulator(settings)), port)
+    try:
+        for name, contract in REGISTRIES.items():
+            url = f"http://127.0.0.1:{port}/soap/viss/{name}"
+            transport = Transport(session=requests.Session(), timeout=5)
+            client = zeep.Client(
+                f"{url}?wsdl",
+                transport=transport,
+                settings=zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True),
+            )
+            service = client.bind(contract.service, contract.port)
+            assert service._binding_options["address"] == url
+            assert service._binding.get(contract.operation) is not None
+    finally:
+        server.should_exit = True

@@ -266,6 +266,18 @@ def child(input_path: Path, cert: Path, valid_path: Path) -> dict[str, Any]:
 # -- the parent --------------------------------------------------------------------------------
 
 
+def _cpu_and_peak(pid: int) -> tuple[float | None, float | None]:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None, None
+    # utime and stime are fields 14 and 15 of /proc/PID/stat (1-based, man proc).
+    cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+    peak = next((int(x.split()[1]) / 1024 for x in status if x.startswith("VmHWM:")), None)
+    return round(cpu, 1), round(peak, 1) if peak is not None else None
+
+
 def _run_child(
     code_root: Path, input_path: Path, cert: Path, valid_path: Path, timeout: float
 ) -> dict[str, Any]:
@@ -288,9 +300,17 @@ def _run_child(
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        # What it had used when stopped: CPU (the machine may be shared) and peak RSS.
+        cpu, peak = _cpu_and_peak(proc.pid)
         proc.kill()  # our own child, by its handle
         proc.communicate()
-        return {"outcome": "timeout", "seconds": None, "timeout": timeout}
+        return {
+            "outcome": "timeout",
+            "seconds": None,
+            "timeout": timeout,
+            "cpu_seconds_when_stopped": cpu,
+            "peak_rss_mb_when_stopped": peak,
+        }
     if proc.returncode != 0:
         return {"outcome": "crashed", "returncode": proc.returncode, "stderr": err.decode()[-800:]}
     result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
@@ -373,7 +393,12 @@ def _commit(code_root: Path) -> str | None:
 
 def _line(f: dict[str, Any]) -> str:
     if f.get("seconds") is None:
-        return f"{f['outcome']} (> {f.get('timeout', '?')} s)" if "timeout" in f else f["outcome"]
+        if "timeout" not in f:
+            return str(f["outcome"])
+        return (
+            f"stopped after {f['timeout']:.0f} s ({f.get('cpu_seconds_when_stopped')} s CPU, "
+            f"peak RSS {f.get('peak_rss_mb_when_stopped')} MB)"
+        )
     return (
         f"{f['outcome']:14s} {f['seconds']:8.3f} s  peak +{f['peak_mb']:7.1f} MB  "
         f"retained +{f['retained_mb']:6.1f} MB  ({f['ratio']:.0f}x a valid message)"
@@ -389,8 +414,7 @@ def report(results: dict[str, Any]) -> None:
     )
     for case, f in results["cases"].items():
         if f.get("seconds") is None:
-            what = f"> {f['timeout']:.0f} s" if f["outcome"] == "timeout" else ""
-            print(f"{case:14s}{f['outcome']:>16s}{what:>10s}")
+            print(f"{case:14s}{f['outcome']:>16s}  {_line(f)}")
             continue
         print(
             f"{case:14s}{f['outcome']:>16s}{f['seconds']:10.3f}{f['peak_mb']:10.1f}"

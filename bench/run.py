@@ -10,7 +10,10 @@
 * the real server (``python -m gateway --config <tmp> serve`` in a subprocess, delivery
   worker disabled) driven by concurrent keep-alive clients: ``POST /v1/outbound/...``
   (execution notifications, unique Idempotency-Keys) and ``POST /soap/tis`` (CourtRuling
-  envelopes signed beforehand, outside the timed section, unique message ids).
+  envelopes signed beforehand, outside the timed section, unique message ids);
+* with ``--hostile`` (or only that, ``--only-hostile``): the time and memory to refuse each
+  class of hostile 10 MB XML, each in a fresh subprocess (``bench.hostile``), with the ratio
+  to one valid message.
 
 It prints every rate with its ratio to the floor and writes ``bench/results/latest.json``.
 It is a benchmark, not a test: it never fails on a slow result.
@@ -548,12 +551,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="py-spy the server during HTTP phases")
     p.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     p.add_argument("--keep", action="store_true", help="keep the temp directory (logs, DBs)")
+    p.add_argument(
+        "--hostile", action="store_true", help="also measure refusing hostile XML (bench.hostile)"
+    )
+    p.add_argument("--only-hostile", action="store_true", help="only the hostile-XML classes")
     return p.parse_args(argv)
+
+
+def hostile_phase(quick: bool) -> dict[str, Any]:
+    """bench.hostile: time and RSS to refuse each hostile-XML class, a subprocess each."""
+    from bench import hostile
+
+    print("\n[hostile] refusing 10 MB of hostile XML per class, one subprocess each ...")
+    results = hostile.run(timeout=60.0 if quick else 120.0)
+    hostile.report(results)
+    path = RESULTS / "hostile.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run every phase and report."""
     args = parse_args(argv)
+    if args.only_hostile:
+        hostile_phase(args.quick)
+        print(f"\nwritten {RESULTS / 'hostile.json'}")
+        return 0
     duration = args.duration if args.duration is not None else (5.0 if args.quick else 20.0)
     warmup = 1.0 if args.quick else 2.0
     floor_seconds = max(2.0, duration / 2)
@@ -684,6 +708,8 @@ def main(argv: list[str] | None = None) -> int:
         results["server_log_tail"] = server_log_tail
 
     report(results)
+    if args.hostile:
+        results["hostile"] = hostile_phase(args.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten {args.output}")

@@ -44,6 +44,7 @@ from gateway.errors import (
     UntrustedSignerError,
     XmlLimitError,
 )
+from gateway.logging import mask_text
 from gateway.ns import DS
 from gateway.signing.keys import fingerprint, load_certificates
 from gateway.xml import XmlLimits, parse_xml, refuse_comments_and_pis
@@ -184,9 +185,12 @@ class TrustStore:
         # certificate is reported as untrusted rather than as a broken signature.
         config = replace(_CONFIG, verification_time=leaf.not_valid_before_utc)
         self._verify_with(standalone, leaf, config)
+        # A personal certificate's subject may carry a personal code (serialNumber PNOLV-...).
         raise UntrustedSignerError(
-            f"signature is intact but the signer is not trusted: {reason} "
-            f"(subject {leaf.subject.rfc4514_string()}, sha256 {fingerprint(leaf)})"
+            mask_text(
+                f"signature is intact but the signer is not trusted: {reason} "
+                f"(subject {leaf.subject.rfc4514_string()}, sha256 {fingerprint(leaf)})"
+            )
         )
 
     def trusts_signer(self, element: etree._Element) -> bool:
@@ -315,7 +319,8 @@ class TrustStore:
             # x509_cert makes signxml verify with *this* certificate's key and ignore KeyInfo.
             result = XMLVerifier().verify(standalone, x509_cert=cert, expect_config=config)
         except _VERIFY_ERRORS as exc:
-            raise SignatureInvalidError(f"signature does not verify: {exc}") from exc
+            # signxml's messages may describe the certificate (its subject) or quote input.
+            raise SignatureInvalidError(mask_text(f"signature does not verify: {exc}")) from exc
         # expect_references=1 makes signxml return a single VerifyResult, not a list.
         if not isinstance(result, VerifyResult) or result.signed_xml is None:
             raise SignatureInvalidError("the signed content is not an XML element")

@@ -1,11 +1,23 @@
-"""Bounded work before trust is decided: the KeyInfo certificate cap, no PIs in signed text."""
+"""Bounded work before trust is decided (the KeyInfo certificate cap), no PIs in signed text,
+no personal data in signature errors."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 from lxml import etree
 
-from gateway.errors import SignatureInvalidError, XmlCommentOrPiError, XmlLimitError
+from gateway.errors import (
+    SignatureInvalidError,
+    UntrustedSignerError,
+    XmlCommentOrPiError,
+    XmlLimitError,
+)
 from gateway.ns import DS
 from gateway.signing import Signer, TrustStore
 from gateway.xml import XmlLimits, parse_xml, serialize
@@ -97,3 +109,32 @@ def test_verify_does_not_touch_the_input(alice: Signer, trust_alice: TrustStore)
     verified = trust_alice.verify(signed)
     assert etree.tostring(signed) == before
     assert verified is not signed
+
+
+def test_untrusted_personal_certificate_is_not_quoted_with_its_personal_code(
+    trust_alice: TrustStore,
+) -> None:
+    # eID certificates carry the personal code in the subject's serialNumber.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, "Test Person"),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, "PNOLV-150390-12345"),
+        ]
+    )
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    signed = Signer(key, cert, "rsa-sha256").sign(payload())
+    with pytest.raises(UntrustedSignerError) as info:
+        trust_alice.verify(signed)
+    assert "150390-12345" not in info.value.message
+    assert "sha256" in info.value.message

@@ -139,3 +139,51 @@ def config_file(tmp_path: Path, settings: Settings) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def sample_json(message_type: str) -> dict[str, Any]:
+    """The valid canonical sample of ``message_type``."""
+    import json
+
+    data: dict[str, Any] = json.loads(
+        (SAMPLES / message_type / "valid.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def seed_answered_requests(settings: Settings, store: Any, mappings: Any) -> list[str]:
+    """Put in the inbox the requests the outbound samples answer, so their replies route.
+
+    An ``evaluation_report`` sample names an ``evaluation_report_request`` by its MessageId,
+    an ``execution_notification`` a ``court_ruling``: the gateway refuses a reply to a request
+    it never received, so tests that send samples first need those requests. Each is stored
+    as sent by the first configured institution that sends that type. Returns the ids.
+    """
+    from gateway.store import InboundRecord
+
+    seeded = []
+    for mapping in mappings.all():
+        reply_to = mapping.routing.reply_to if mapping.routing else None
+        if mapping.direction != "outbound" or reply_to is None:
+            continue
+        reference = str(mapping.get_path(sample_json(mapping.message_type), reply_to.field))
+        sender, message_type = next(
+            (name, t)
+            for name, cfg in settings.institutions.items()
+            for t in reply_to.types
+            if t in cfg.sends
+        )
+        store.accept_inbound(
+            InboundRecord(
+                message_id=f"seed-{reference}",
+                partner=sender,
+                operation="seed",
+                message_type=message_type,
+                partner_message_id=reference,
+                correlation_id=None,
+                canonical=sample_json(message_type),
+                payload=b"<seeded/>",
+            )
+        )
+        seeded.append(reference)
+    return seeded

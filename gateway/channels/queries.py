@@ -138,10 +138,13 @@ class InstitutionQueries:
         if query not in self.names():
             raise UnknownOperationError(f"unknown query {query!r}")
         mapping = self.requests[query]
+        query_id = f"PLUS-{uuid.uuid4().hex}"
+        # The gateway owns the message id and send time (the published schema marks them
+        # read-only), so they are stamped before PLUS's part is validated.
+        request = self._stamped(mapping, request, query_id)
         mapping.validate_canonical(request)
         name = self.addressee(query, institution)
         breaker = self.breakers[name]
-        query_id = f"PLUS-{uuid.uuid4().hex}"
         started = time.perf_counter()
         answer: InstitutionAnswer | None = None
         error: GatewayError | None = None
@@ -187,6 +190,17 @@ class InstitutionQueries:
                 ]
             )
 
+    @staticmethod
+    def _stamped(
+        mapping: MessageMapping, request: dict[str, Any], query_id: str
+    ) -> dict[str, Any]:
+        stamped = dict(request)
+        for field, source in mapping.gateway_fields.items():
+            stamped[field] = (
+                query_id if source == "message_id" else datetime.now(UTC).isoformat(timespec="seconds")
+            )
+        return stamped
+
     def _call(
         self,
         name: str,
@@ -196,12 +210,7 @@ class InstitutionQueries:
         ctx: QueryContext,
         query_id: str,
     ) -> InstitutionAnswer:
-        stamped = dict(request)
-        for field, source in mapping.gateway_fields.items():
-            stamped[field] = (
-                query_id if source == "message_id" else datetime.now(UTC).isoformat("seconds")
-            )
-        document = mapping.to_xml(stamped)
+        document = mapping.to_xml(request)
         self.schemas.validate(document, mapping.schema)
         payload = serialize(self.signer.sign(document), declaration=False)
         header = self.channels.header_for(name, mapping.operation, query_id, ctx.officer_id)

@@ -102,6 +102,7 @@ _TOP_KEYS = frozenset(
         "query",
     }
 )
+_YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _JSON_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
@@ -214,7 +215,8 @@ class MappingSpec:
 def _read_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
+            # libyaml's safe loader when present: the same safety, ~10x faster at start-up.
+            return yaml.load(fh, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read YAML: {exc}") from exc
 

@@ -1,4 +1,4 @@
-"""Live servers on loopback: the gateway and the TIS simulator as real HTTP servers."""
+"""Live servers on loopback: the gateway and the simulators as real HTTP servers."""
 
 from __future__ import annotations
 
@@ -17,7 +17,13 @@ from gateway.api import create_app
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
 from gateway.runtime import Runtime
-from gateway.sim import PartnerSimulator, create_sim_app
+from gateway.sim import (
+    EcasePlatformSim,
+    InstitutionSim,
+    create_institution_app,
+    create_platform_app,
+)
+from tests.conftest import seed_answered_requests
 
 
 def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
@@ -37,15 +43,21 @@ def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
 
 @dataclass
 class Live:
-    """A running gateway with its TIS simulator."""
+    """A running gateway with the E-case platform simulator and the direct EM simulator."""
 
     settings: Settings
     runtime: Runtime
     worker: DeliveryWorker
-    sim: PartnerSimulator
+    platform: EcasePlatformSim
+    em: InstitutionSim
     gateway: str
     sim_url: str
+    em_url: str
     http: httpx.Client
+
+    def sim(self, institution: str) -> InstitutionSim:
+        """The simulated institution ``institution`` (behind the platform, or direct)."""
+        return self.em if institution == self.em.name else self.platform.institution(institution)
 
     def wait_for(self, message_id: str, status: str = "delivered", timeout: float = 15) -> dict:
         """Poll GET /v1/messages/{id} until it reaches ``status``."""
@@ -60,13 +72,24 @@ class Live:
 
 
 @contextmanager
-def running(settings: Settings, *, sim: bool = True) -> Iterator[Live]:
-    """Gateway (+ worker) and, unless ``sim`` is False, the TIS simulator, torn down after."""
-    simulator = PartnerSimulator(settings, "tis")
-    sim_server = (
-        serve_in_thread(create_sim_app(simulator), settings.simulators["tis"].port) if sim else None
-    )
+def running(settings: Settings, *, sim: bool = True, seed: bool = True) -> Iterator[Live]:
+    """Gateway (+ worker) and, unless ``sim`` is False, the simulators, torn down after.
+
+    ``seed`` puts in the inbox the requests the outbound samples answer (see
+    :func:`tests.conftest.seed_answered_requests`); tests of the inbox itself turn it off.
+    """
+    platform = EcasePlatformSim(settings)
+    em = InstitutionSim(settings, "em", platform.contract)
+    servers = []
+    if sim:
+        servers.append(
+            serve_in_thread(create_platform_app(platform), settings.simulators["ecase"].port)
+        )
+        servers.append(serve_in_thread(create_institution_app(em), settings.simulators["em"].port))
     runtime = Runtime(settings)
+    # The requests the outbound samples answer, so that sending a sample routes (see there).
+    if seed:
+        seed_answered_requests(settings, runtime.store, runtime.mappings)
     worker = DeliveryWorker(runtime)
     worker.start()
     gw_server = serve_in_thread(create_app(runtime, worker), settings.api.port)
@@ -76,22 +99,24 @@ def running(settings: Settings, *, sim: bool = True) -> Iterator[Live]:
             settings=settings,
             runtime=runtime,
             worker=worker,
-            sim=simulator,
+            platform=platform,
+            em=em,
             gateway=f"http://127.0.0.1:{settings.api.port}",
-            sim_url=f"http://127.0.0.1:{settings.simulators['tis'].port}",
+            sim_url=f"http://127.0.0.1:{settings.simulators['ecase'].port}",
+            em_url=f"http://127.0.0.1:{settings.simulators['em'].port}",
             http=http,
         )
     finally:
         http.close()
         worker.stop()
         gw_server.should_exit = True
-        if sim_server:
-            sim_server.should_exit = True
+        for server in servers:
+            server.should_exit = True
         runtime.close()
 
 
 @pytest.fixture
 def live(settings: Settings) -> Iterator[Live]:
-    """Gateway + simulator on free loopback ports, torn down after the test."""
+    """Gateway + simulators on free loopback ports, torn down after the test."""
     with running(settings) as live:
         yield live

@@ -1,4 +1,4 @@
-"""Delivery against the live simulator: fault classification, dead letters, replay, push."""
+"""Delivery through the E-case platform simulator: faults, dead letters, replay, push."""
 
 from __future__ import annotations
 
@@ -15,17 +15,18 @@ from fastapi.responses import Response
 from gateway.cli import build_parser
 from gateway.config import Settings
 from gateway.delivery.operator import queue_command
-from gateway.sim import create_sim_app
-from tests.conftest import SAMPLES, free_port
+from gateway.sim import create_platform_app
+from tests.conftest import free_port, sample_json
 from tests.integration.conftest import Live, running, serve_in_thread
 
-SAMPLE = json.loads((SAMPLES / "tis/execution_notification/valid.json").read_text("utf-8"))
+# An execution notification answering the court ruling the harness seeds: TIS, via E-case.
+SAMPLE = sample_json("execution_notification")
 
 
 def post(live: Live, case: str = "K1-01-26/1") -> str:
     body = {**SAMPLE, "case": {**SAMPLE["case"], "number": case}}
     r = live.http.post(
-        f"{live.gateway}/v1/outbound/tis.execution_notification",
+        f"{live.gateway}/v1/outbound/execution_notification",
         json=body,
         headers={"Idempotency-Key": str(uuid.uuid4())},
     )
@@ -35,7 +36,7 @@ def post(live: Live, case: str = "K1-01-26/1") -> str:
 
 def fault(live: Live, mode: str, count: int = 0, delay: float = 0) -> None:
     plan = {"mode": mode, "count": count, "delay": delay}
-    assert live.http.put(f"{live.sim_url}/sim/tis/faults", json=plan).status_code == 200
+    assert live.http.put(f"{live.sim_url}/sim/ecase/faults/tis", json=plan).status_code == 200
 
 
 def test_transient_faults_retry_and_deliver(live: Live) -> None:
@@ -46,7 +47,7 @@ def test_transient_faults_retry_and_deliver(live: Live) -> None:
     second = post(live, "K-FAULT")
     status = live.wait_for(second)
     assert status["attempts"] == 3 and status["last_error"] is None
-    assert live.http.get(f"{live.sim_url}/sim/tis/received").json()["duplicates"] == 0
+    assert live.http.get(f"{live.sim_url}/sim/ecase/received/tis").json()["duplicates"] == 0
 
 
 def test_permanent_faults_dead_letter_then_replay_keeps_id(live: Live) -> None:
@@ -71,7 +72,7 @@ def test_permanent_faults_dead_letter_then_replay_keeps_id(live: Live) -> None:
     assert r.status_code == 200, r.text
     assert live.wait_for(dead)["attempts"] == 1  # fresh budget, same id
     live.wait_for(later)
-    order = [m["message_id"] for m in live.sim.snapshot()["received"]]
+    order = [m.message_id for m in live.sim("tis").records.received()]
     assert order.index(dead) < order.index(later)
     shown = live.http.get(f"{admin}/{dead}").json()
     replayed = [e for e in shown["journal"] if e["status"] == "replayed"]
@@ -156,8 +157,8 @@ def test_push_mode_delivers_inbox_in_order_with_retries(
     app, got = _receiver(fail_first=2)
     receiver = serve_in_thread(app, port)
     try:
-        with running(settings) as live:
-            sent = [live.sim.send("SubmitCourtRuling") for _ in range(3)]
+        with running(settings, seed=False) as live:
+            sent = [live.sim("tis").send("court_ruling") for _ in range(3)]
             assert all(a["Status"] == "ACCEPTED" for a in sent)
             deadline = time.monotonic() + 15
             while len(got) < 3 and time.monotonic() < deadline:
@@ -177,7 +178,7 @@ def test_outage_then_recovery_delivers_everything_in_order(
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(
-        partners={"tis": {"retry": {"base_delay": 0.05, "max_delay": 0.3, "max_attempts": 500}}}
+        institutions={"tis": {"retry": {"base_delay": 0.05, "max_delay": 0.3, "max_attempts": 500}}}
     )
     with running(settings, sim=False) as live:
         cases = [f"K-OUT-{c}" for c in range(3)]
@@ -190,7 +191,9 @@ def test_outage_then_recovery_delivers_everything_in_order(
             live.http.get(f"{live.gateway}/v1/messages/{m}").json()["status"] != "delivered"
             for _, m in ids
         )
-        sim_server = serve_in_thread(create_sim_app(live.sim), settings.simulators["tis"].port)
+        sim_server = serve_in_thread(
+            create_platform_app(live.platform), settings.simulators["ecase"].port
+        )
         try:
             fault(live, "http_503", count=6)
             time.sleep(0.5)
@@ -201,7 +204,7 @@ def test_outage_then_recovery_delivers_everything_in_order(
                 ids.append((case, post(live, case)))
             for _, m in ids:
                 live.wait_for(m, timeout=30)
-            received = [r["message_id"] for r in live.sim.snapshot()["received"]]
+            received = [r.message_id for r in live.sim("tis").records.received()]
             for case in cases:
                 mine = [m for c, m in ids if c == case]
                 assert [r for r in received if r in mine] == mine

@@ -207,3 +207,12 @@ def test_malformed_yaml_names_file(mappings_copy: Path) -> None:
     (mappings_copy / "tis" / "broken.yaml").write_text("fields: [unclosed\n", "utf-8")
     with pytest.raises(ConfigError, match=r"broken\.yaml"):
         MappingRegistry.load(mappings_copy)
+
+
+def test_every_derived_schema_is_a_valid_json_schema(registry: MappingRegistry) -> None:
+    # Start-up no longer checks the derived schemas; this does, for every mapping.
+    from jsonschema import Draft202012Validator
+
+    for mapping in registry.all():
+        Draft202012Validator.check_schema(mapping.json_schema)
+        Draft202012Validator.check_schema(mapping.request_schema)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import requests
 
-from gateway.channels.ecase import Channels
+from gateway.channels.ecase import ECASE_ENDPOINT, Channels
 from gateway.channels.institutions import Directory
 from gateway.channels.queries import InstitutionQueries
 from gateway.channels.routing import ReplyRouter
@@ -21,6 +21,7 @@ from gateway.registries.audit import AuditLog
 from gateway.registries.service import RegistryService
 from gateway.signing import Signer
 from gateway.soap.client import pooled_session
+from gateway.soap.http import soap_actions
 from gateway.store import Store, create_store_engine, migrate
 from gateway.xml import SchemaRegistry, XmlLimits
 
@@ -59,6 +60,8 @@ class Runtime:
         #: SOAP clients per channel endpoint; the WSDL is loaded here, once.
         self.channels: Channels = Channels(settings, self.directory, self.session)
         self.wsdl_documents: dict[str, bytes] = self.channels.served_wsdls(settings.api.base_url())
+        #: Every endpoint serves the same PlusService, so one operation -> soapAction map.
+        self.soap_actions: dict[str, str] = soap_actions(self.wsdl_documents[ECASE_ENDPOINT])
         self.routes: RouteTable = RouteTable(self)
         #: Queries on request to TIS, ProIS, IeVP IS (T-02): same audit as the registries.
         self.queries: InstitutionQueries = InstitutionQueries(

@@ -34,69 +34,74 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings:
+    """Settings from the real config.yaml, pointed at temp keys, a temp DB and free ports."""
+    api_port, ecase_port, em_port, viss_port = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    )
+    gateway_url = f"http://127.0.0.1:{api_port}"
+    fast_retry = {"base_delay": 0.05, "max_delay": 0.2}
+    institutions: dict[str, Any] = {
+        name: {
+            "trust": {"certificates": [str(keys_dir / f"{name}-sim-cert.pem")]},
+            "retry": fast_retry,
+        }
+        for name in INSTITUTIONS
+    }
+    institutions["em"].update(
+        endpoint=f"http://127.0.0.1:{em_port}/soap/em", connect_timeout=1, operation_timeout=5
+    )
+    simulators: dict[str, Any] = {
+        name: {
+            "key": str(keys_dir / f"{name}-sim-key.pem"),
+            "certificate": str(keys_dir / f"{name}-sim-cert.pem"),
+            "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
+            "gateway_url": gateway_url,
+        }
+        for name in INSTITUTIONS
+    }
+    simulators["em"]["port"] = em_port
+    simulators["ecase"] = {"port": ecase_port}
+    simulators["viss"] = {
+        "port": viss_port,
+        "key": str(keys_dir / "viss-sim-key.pem"),
+        "certificate": str(keys_dir / "viss-sim-cert.pem"),
+        "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
+    }
+    base: dict[str, Any] = {
+        "api": {"port": api_port},
+        "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
+        "signing": {
+            "key": str(keys_dir / "gateway-key.pem"),
+            "certificate": str(keys_dir / "gateway-cert.pem"),
+        },
+        "ecase": {
+            "endpoint": f"http://127.0.0.1:{ecase_port}/soap/ecase",
+            "connect_timeout": 1,
+            "operation_timeout": 5,
+        },
+        "institutions": institutions,
+        "delivery": {"poll_interval": 0.05},
+        # Anchors next to the temp database, never in the project's var/anchors.
+        "journal": {"anchor_path": str(tmp_path / "anchors")},
+        "simulators": simulators,
+        "registries": {
+            "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
+            "trust": {"certificates": [str(keys_dir / "viss-sim-cert.pem")]},
+        },
+    }
+    return load_settings(ROOT / "config.yaml", **_merge(base, overrides))
+
+
 @pytest.fixture
 def make_settings(tmp_path: Path, keys_dir: Path) -> Callable[..., Settings]:
     """Settings from the real config.yaml, pointed at temp keys, a temp DB and free ports."""
 
     def factory(**overrides: Any) -> Settings:
-        api_port, ecase_port, em_port, viss_port = (
-            free_port(),
-            free_port(),
-            free_port(),
-            free_port(),
-        )
-        gateway_url = f"http://127.0.0.1:{api_port}"
-        fast_retry = {"base_delay": 0.05, "max_delay": 0.2}
-        institutions: dict[str, Any] = {
-            name: {
-                "trust": {"certificates": [str(keys_dir / f"{name}-sim-cert.pem")]},
-                "retry": fast_retry,
-            }
-            for name in INSTITUTIONS
-        }
-        institutions["em"].update(
-            endpoint=f"http://127.0.0.1:{em_port}/soap/em", connect_timeout=1, operation_timeout=5
-        )
-        simulators: dict[str, Any] = {
-            name: {
-                "key": str(keys_dir / f"{name}-sim-key.pem"),
-                "certificate": str(keys_dir / f"{name}-sim-cert.pem"),
-                "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
-                "gateway_url": gateway_url,
-            }
-            for name in INSTITUTIONS
-        }
-        simulators["em"]["port"] = em_port
-        simulators["ecase"] = {"port": ecase_port}
-        simulators["viss"] = {
-            "port": viss_port,
-            "key": str(keys_dir / "viss-sim-key.pem"),
-            "certificate": str(keys_dir / "viss-sim-cert.pem"),
-            "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
-        }
-        base: dict[str, Any] = {
-            "api": {"port": api_port},
-            "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
-            "signing": {
-                "key": str(keys_dir / "gateway-key.pem"),
-                "certificate": str(keys_dir / "gateway-cert.pem"),
-            },
-            "ecase": {
-                "endpoint": f"http://127.0.0.1:{ecase_port}/soap/ecase",
-                "connect_timeout": 1,
-                "operation_timeout": 5,
-            },
-            "institutions": institutions,
-            "delivery": {"poll_interval": 0.05},
-            # Anchors next to the temp database, never in the project's var/anchors.
-            "journal": {"anchor_path": str(tmp_path / "anchors")},
-            "simulators": simulators,
-            "registries": {
-                "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
-                "trust": {"certificates": [str(keys_dir / "viss-sim-cert.pem")]},
-            },
-        }
-        return load_settings(ROOT / "config.yaml", **_merge(base, overrides))
+        return build_settings(tmp_path, keys_dir, **overrides)
 
     return factory
 

@@ -364,7 +364,12 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     async def soap_inbound(endpoint: str, request: Request) -> Response:
         if endpoint not in runtime.wsdl_documents:
             return _error(404, "NOT_FOUND", f"no SOAP service at /soap/{endpoint}")
-        exchange = Exchange(direction="in", partner="", endpoint=endpoint)
+        exchange = Exchange(
+            direction="in",
+            partner="",
+            endpoint=endpoint,
+            soap_action=request.headers.get("soapaction"),
+        )
         try:
             # Before the body is read: a request that is not SOAP 1.1 is not worth reading.
             check_content_type(request.headers.get("content-type"))

@@ -39,6 +39,8 @@ class Exchange:
     raw: bytes | None = None
     #: Inbound: the /soap/ endpoint it arrived at (``ecase``, or a direct institution's name).
     endpoint: str | None = None
+    #: Inbound: the HTTP SOAPAction header, checked against the body's operation.
+    soap_action: str | None = None
     #: Inbound: the SOAP Header element as received; its blocks once read.
     soap_header: etree._Element | None = None
     header: XRoadHeader | None = None

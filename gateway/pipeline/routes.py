@@ -47,7 +47,7 @@ STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
     "identify": lambda rt: s.IdentifySender(
         rt.directory, rt.schemas, rt.channels.client_id, rt.settings.ecase.service_version
     ),
-    "route": lambda rt: s.ResolveRoute(rt.mappings, rt.directory),
+    "route": lambda rt: s.ResolveRoute(rt.mappings, rt.directory, rt.soap_actions),
     "verify": lambda rt: s.VerifySignature(rt.directory),
     "validate": lambda rt: s.ValidateXsd(rt.schemas),
     "map_in": lambda rt: s.MapToCanonical(),

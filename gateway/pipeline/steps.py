@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -30,6 +30,7 @@ from gateway.mapping import MappingRegistry, MessageMapping
 from gateway.pipeline.exchange import Exchange
 from gateway.signing import Signer
 from gateway.soap.envelope import parse_envelope
+from gateway.soap.http import check_soap_action
 from gateway.store import InboundRecord, OutboundRecord, Store
 from gateway.xml import SchemaRegistry, XmlLimits, serialize
 
@@ -153,13 +154,17 @@ class IdentifySender:
 class ResolveRoute:
     """Find the message mapping (and so the route) by the body element's name.
 
-    The sender must be one that sends this message type, and a header's service code must be
-    the body's operation.
+    The sender must be one that sends this message type; a header's service code and the HTTP
+    SOAPAction, when given, must both be the body's operation.
     """
 
-    def __init__(self, mappings: MappingRegistry, directory: Directory) -> None:
+    def __init__(
+        self, mappings: MappingRegistry, directory: Directory, actions: Mapping[str, str]
+    ) -> None:
         self.mappings = mappings
         self.directory = directory
+        #: operation -> soapAction of the served binding (SOAPAction must not contradict it)
+        self.actions = actions
 
     def __call__(self, exchange: Exchange) -> Exchange:
         _need(exchange.document, "a document")
@@ -168,6 +173,7 @@ class ResolveRoute:
         if mapping.direction != "inbound":
             raise UnknownOperationError(f"{mapping.operation} is not sent to the gateway")
         exchange.mapping = mapping
+        check_soap_action(exchange.soap_action, mapping.operation, self.actions)
         if exchange.header is not None and exchange.header.service_code != mapping.operation:
             raise WrongAddresseeError(
                 f"the service header names {exchange.header.service_code}, "

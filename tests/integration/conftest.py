@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from gateway.sim import (
     create_institution_app,
     create_platform_app,
 )
-from tests.conftest import seed_answered_requests
+from tests.conftest import build_settings, seed_answered_requests
 
 
 def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
@@ -118,5 +119,16 @@ def running(settings: Settings, *, sim: bool = True, seed: bool = True) -> Itera
 @pytest.fixture
 def live(settings: Settings) -> Iterator[Live]:
     """Gateway + simulators on free loopback ports, torn down after the test."""
+    with running(settings) as live:
+        yield live
+
+
+@pytest.fixture(scope="module")
+def shared_live(tmp_path_factory: pytest.TempPathFactory, keys_dir: Path) -> Iterator[Live]:
+    """One gateway + simulators for a whole module, for tests that only add to the store.
+
+    Such tests compare counts before and after instead of expecting an empty database.
+    """
+    settings = build_settings(tmp_path_factory.mktemp("shared"), keys_dir)
     with running(settings) as live:
         yield live

@@ -25,6 +25,12 @@ RECEIVES = sorted((i, t) for i, c in _SETTINGS.institutions.items() for t in c.r
 VOLATILE = ("message_id", "sent_at")
 
 
+@pytest.fixture
+def live(shared_live: Live) -> Live:
+    """One gateway for the module: each test sends its own fresh ids and only adds."""
+    return shared_live
+
+
 def sample(message_type: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(
         (SAMPLES / message_type / "valid.json").read_text(encoding="utf-8")

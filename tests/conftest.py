@@ -161,8 +161,7 @@ def seed_answered_requests(settings: Settings, store: Any, mappings: Any) -> lis
 
     An ``evaluation_report`` sample names an ``evaluation_report_request`` by its MessageId,
     an ``execution_notification`` a ``court_ruling``: the gateway refuses a reply to a request
-    it never received, so tests that send samples first need those requests. Each is stored
-    as sent by the first configured institution that sends that type. Returns the ids.
+    it never received, so tests that send samples first need those requests. Returns the ids.
     """
     from gateway.store import InboundRecord
 
@@ -172,12 +171,15 @@ def seed_answered_requests(settings: Settings, store: Any, mappings: Any) -> lis
         if mapping.direction != "outbound" or reply_to is None:
             continue
         reference = str(mapping.get_path(sample_json(mapping.message_type), reply_to.field))
-        sender, message_type = next(
-            (name, t)
-            for name, cfg in settings.institutions.items()
-            for t in reply_to.types
-            if t in cfg.sends
+        # The type whose sample carries that id, and its sender: the institution the id's
+        # prefix names (TIS-2026-000123), else the first by name that sends the type.
+        message_type = next(
+            (t for t in reply_to.types if sample_json(t).get("message_id") == reference),
+            reply_to.types[0],
         )
+        senders = sorted(n for n, c in settings.institutions.items() if message_type in c.sends)
+        prefix = reference.split("-", 1)[0].lower()
+        sender = prefix if prefix in senders else senders[0]
         store.accept_inbound(
             InboundRecord(
                 message_id=f"seed-{reference}",

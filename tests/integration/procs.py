@@ -15,15 +15,19 @@ from typing import Any
 import httpx
 import yaml
 
-from tests.conftest import ROOT, SAMPLES, free_port
+from tests.conftest import ROOT, SAMPLES, free_port, seed_answered_requests
 
-SAMPLE = (SAMPLES / "tis/execution_notification/valid.json").read_text("utf-8")
+SAMPLE = (SAMPLES / "execution_notification/valid.json").read_text("utf-8")
 
 
 def write_config(
     directory: Path, keys: Path, store_url: str, *, sim_port: int, **extra: Any
 ) -> Path:
-    """A config.yaml derived from the project's, with temp keys, DB and free ports."""
+    """A config.yaml derived from the project's, with temp keys, DB and free ports.
+
+    ``sim_port`` is the E-case platform simulator's; every E-case institution is reached
+    through it. The direct one (EM) points at a port nobody listens on: unused here.
+    """
     data = yaml.safe_load((ROOT / "config.yaml").read_text("utf-8"))
     api_port = free_port()
     data["paths"] = {
@@ -39,25 +43,30 @@ def write_config(
         "key": str(keys / "gateway-key.pem"),
         "certificate": str(keys / "gateway-cert.pem"),
     }
-    tis = data["partners"]["tis"]
-    tis.update(
-        wsdl=str(ROOT / "wsdl/tis.wsdl"),
-        endpoint=f"http://127.0.0.1:{sim_port}/soap/tis",
-        trust={"certificates": [str(keys / "tis-sim-cert.pem")]},
+    data["ecase"].update(
+        wsdl=str(ROOT / "wsdl/ecase.wsdl"),
+        endpoint=f"http://127.0.0.1:{sim_port}/soap/ecase",
         connect_timeout=0.5,
         operation_timeout=2,
-        retry={"base_delay": 0.05, "max_delay": 0.3, "max_attempts": 1000},
     )
+    for name, institution in data["institutions"].items():
+        institution.update(
+            trust={"certificates": [str(keys / f"{name}-sim-cert.pem")]},
+            retry={"base_delay": 0.05, "max_delay": 0.3, "max_attempts": 1000},
+        )
+    data["institutions"]["em"]["endpoint"] = f"http://127.0.0.1:{free_port()}/soap/em"
     data["delivery"] = {"poll_interval": 0.05, "batch_size": 10, "lease_seconds": 4}
     data["simulators"] = {
-        "tis": {
-            "host": "127.0.0.1",
-            "port": sim_port,
-            "key": str(keys / "tis-sim-key.pem"),
-            "certificate": str(keys / "tis-sim-cert.pem"),
-            "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
-            "gateway_url": f"http://127.0.0.1:{api_port}/soap/tis",
-        }
+        "ecase": {"host": "127.0.0.1", "port": sim_port},
+        **{
+            name: {
+                "key": str(keys / f"{name}-sim-key.pem"),
+                "certificate": str(keys / f"{name}-sim-cert.pem"),
+                "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
+                "gateway_url": f"http://127.0.0.1:{api_port}",
+            }
+            for name in data["institutions"]
+        },
     }
     data.pop("registries", None)
     data["logging"] = {"environment": "production", "level": "WARNING"}
@@ -66,6 +75,23 @@ def write_config(
     path = directory / f"config-{uuid.uuid4().hex[:6]}.yaml"
     path.write_text(yaml.safe_dump(data), "utf-8")
     return path
+
+
+def seed(config: Path) -> None:
+    """Store the requests the outbound samples answer in the config's database, before a
+    gateway process starts, so that the notifications the tests send can be routed."""
+    from gateway.config import load_settings
+    from gateway.mapping import MappingRegistry
+    from gateway.store import Store, create_store_engine, migrate
+
+    settings = load_settings(config)
+    engine = create_store_engine(settings.store.url)
+    try:
+        migrate(engine)
+        mappings = MappingRegistry.load(settings.paths.mappings)
+        seed_answered_requests(settings, Store(engine), mappings)
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -119,15 +145,16 @@ class Proc:
 
 
 def gateway_proc(config: Path, tmp: Path, name: str = "gateway") -> Proc:
-    """The gateway of ``config`` (not started)."""
+    """The gateway of ``config`` (not started), its database seeded (see :func:`seed`)."""
+    seed(config)
     port = yaml.safe_load(config.read_text("utf-8"))["api"]["port"]
     return Proc(config, ["serve"], f"http://127.0.0.1:{port}", tmp / f"{name}.log")
 
 
 def sim_proc(config: Path, tmp: Path) -> Proc:
-    """The TIS simulator of ``config`` (not started)."""
-    port = yaml.safe_load(config.read_text("utf-8"))["simulators"]["tis"]["port"]
-    return Proc(config, ["sim"], f"http://127.0.0.1:{port}", tmp / "sim.log")
+    """The E-case platform simulator of ``config`` (not started)."""
+    port = yaml.safe_load(config.read_text("utf-8"))["simulators"]["ecase"]["port"]
+    return Proc(config, ["sim", "ecase"], f"http://127.0.0.1:{port}", tmp / "sim.log")
 
 
 def post_notification(client: httpx.Client, gateway: str, case: str) -> str | None:
@@ -135,7 +162,7 @@ def post_notification(client: httpx.Client, gateway: str, case: str) -> str | No
     body = SAMPLE.replace("K30-0412-26/14", case)
     try:
         r = client.post(
-            f"{gateway}/v1/outbound/tis.execution_notification",
+            f"{gateway}/v1/outbound/execution_notification",
             content=body,
             headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
         )
@@ -145,8 +172,8 @@ def post_notification(client: httpx.Client, gateway: str, case: str) -> str | No
 
 
 def received(sim: Proc) -> dict[str, Any]:
-    """The simulator's record: received messages in arrival order and duplicate count."""
-    data: dict[str, Any] = httpx.get(f"{sim.url}/sim/tis/received", timeout=10).json()
+    """What simulated TIS got through the platform: messages in arrival order, duplicates."""
+    data: dict[str, Any] = httpx.get(f"{sim.url}/sim/ecase/received/tis", timeout=10).json()
     return data
 
 

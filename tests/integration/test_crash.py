@@ -152,13 +152,13 @@ def test_two_instances_share_one_outbox_and_take_over_a_killed_one(
 
         # Phase 2: a slow partner keeps claims in flight; kill instance 0 while it holds some.
         httpx.put(
-            f"{simulator.url}/sim/tis/faults", json={"mode": "slow", "count": 0, "delay": 0.4}
+            f"{simulator.url}/sim/ecase/faults/tis", json={"mode": "slow", "count": 0, "delay": 0.4}
         )
         with Streamer(procs) as stream:
             time.sleep(2)
             procs[0].kill()
             time.sleep(1)
-        httpx.put(f"{simulator.url}/sim/tis/faults", json={"mode": "none"})
+        httpx.put(f"{simulator.url}/sim/ecase/faults/tis", json={"mode": "none"})
         phase2 = stream.accepted
         snap = wait_received(simulator, {m for _, m in phase1 + phase2}, timeout=40)
         assert_case_order(snap, phase1 + phase2)

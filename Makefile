@@ -19,7 +19,7 @@ run: keys
 	$(BIN)/plus-gateway serve --with-simulators
 
 demo: $(STAMP)
-	$(BIN)/plus-gateway demo
+	$(BIN)/plus-gateway demo --institution ievp
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench

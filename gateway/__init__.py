@@ -1,3 +1,3 @@
-"""plus-gateway: the integration layer between PLUS and its partners (TIS, ProIS, IeVP IS, VISS)."""
+"""plus-gateway: the integration layer between PLUS and the institutions it exchanges data with."""
 
 __version__ = "0.1.0"

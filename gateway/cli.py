@@ -97,7 +97,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
-    return run_demo(_settings(args), gateway_url=args.gateway)
+    return run_demo(_settings(args), gateway_url=args.gateway, institution=args.institution)
 
 
 def _load_xml(path: str, settings: Settings) -> Any:
@@ -155,10 +155,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from gateway.signing import TrustStore
 
     settings = _settings(args)
-    if args.partner:
-        trust_cfg = settings.partner(args.partner).trust
+    if args.institution:
+        trust_cfg = settings.institution(args.institution).trust
         trust = TrustStore.from_files(list(trust_cfg.certificates), trust_cfg.ca)
-        who = args.partner
+        who = args.institution
     else:
         trust = TrustStore.from_files([settings.signing.certificate])
         who = "the gateway's own certificate"
@@ -236,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="walk through the flows against a running gateway")
     p.add_argument("--gateway", default=None, help="gateway base URL (default from config)")
+    p.add_argument(
+        "--institution",
+        help="the E-case institution that asks for the report (default: the first configured)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("validate", help="validate an XML message against its XSD")
@@ -249,7 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="verify a signed XML payload")
     p.add_argument("file")
-    p.add_argument("--partner", help="verify against this partner's trust store")
+    p.add_argument(
+        "--institution",
+        "--partner",  # the name before institutions were data; kept for old scripts
+        dest="institution",
+        help="verify against this institution's trust store (a name under institutions:)",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("keys", help="demo keys")

@@ -168,7 +168,7 @@ class EcaseSettings(_Section):
 
 
 class InstitutionSettings(_Section):
-    """One institution (TIS, ProIS, IeVP IS, EM, ...): all of it is data.
+    """One institution (a court system, the prosecution, the prisons, monitoring, ...): data.
 
     ``sends``, ``receives`` and ``answers`` name business message types and queries of the
     universal contract; nothing in the code knows any institution by name.

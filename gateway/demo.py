@@ -1,8 +1,10 @@
 """``plus-gateway demo``: reply routing through E-case against a running gateway, narrated.
 
-IeVP IS asks for an evaluation report through the E-case platform; PLUS pulls it, answers with
-an evaluation report that names only the request, and the gateway routes the answer back to
-IeVP IS through the platform. Nothing in PLUS's answer says where it goes.
+An institution asks for an evaluation report through the E-case platform; PLUS pulls it,
+answers with an evaluation report that names only the request, and the gateway routes the
+answer back to that institution through the platform. Nothing in PLUS's answer says where it
+goes. ``make demo`` runs it for the prison administration; any E-case institution that sends
+evaluation report requests will do, which is the point of a universal contract.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ from gateway.config import Settings
 
 __all__ = ["run_demo"]
 
-#: The institution that asks in the demo; any institution sending evaluation_report_request
-#: would do, which is the point of a universal contract.
-ASKING = "ievp"
+REQUEST = "evaluation_report_request"
 
 
 def _say(step: str, text: str) -> None:
@@ -39,8 +39,33 @@ def _wait_delivered(http: httpx.Client, base: str, message_id: str, timeout: flo
     return status
 
 
-def run_demo(settings: Settings, *, gateway_url: str | None = None, timeout: float = 30.0) -> int:
-    """Run the walkthrough; returns 0 when the request and the routed answer both arrived."""
+def _asking(settings: Settings, institution: str | None) -> str | None:
+    candidates = [
+        name
+        for name, cfg in settings.institutions.items()
+        if cfg.channel == "ecase" and REQUEST in cfg.sends
+    ]
+    if institution is None:
+        return candidates[0] if candidates else None
+    return institution if institution in candidates else None
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    gateway_url: str | None = None,
+    institution: str | None = None,
+    timeout: float = 30.0,
+) -> int:
+    """Run the walkthrough; returns 0 when the request and the routed answer both arrived.
+
+    ``institution`` asks (an E-case institution that sends evaluation report requests); by
+    default the first configured one.
+    """
+    asking = _asking(settings, institution)
+    if asking is None:
+        print(f"no E-case institution {institution or ''} sends {REQUEST}; see config.yaml")
+        return 2
     base = (gateway_url or settings.api.base_url()).rstrip("/")
     platform = settings.simulators["ecase"]
     sim = f"http://{platform.host}:{platform.port}"
@@ -56,12 +81,12 @@ def run_demo(settings: Settings, *, gateway_url: str | None = None, timeout: flo
             return 1
 
         _say(
-            f"1. {ASKING.upper()} asks for an evaluation report, through E-case",
-            f"The simulated {ASKING.upper()} signs an EvaluationReportRequest with its own key; "
+            f"1. {asking.upper()} asks for an evaluation report, through E-case",
+            f"The simulated {asking.upper()} signs an EvaluationReportRequest with its own key; "
             "the header names it as client and PLUS as service; the platform routes it to "
             f"{base}/soap/ecase.",
         )
-        ack = http.post(f"{sim}/sim/ecase/send/{ASKING}/evaluation_report_request")
+        ack = http.post(f"{sim}/sim/ecase/send/{asking}/{REQUEST}")
         print(f"acknowledgement: {ack.text}")
         if ack.status_code != 200:
             return 1
@@ -104,16 +129,16 @@ def run_demo(settings: Settings, *, gateway_url: str | None = None, timeout: flo
         print(json.dumps(status, indent=2, ensure_ascii=False))
         if status.get("status") != "delivered":
             return 1
-        got = http.get(f"{sim}/sim/ecase/received/{ASKING}").json()
+        got = http.get(f"{sim}/sim/ecase/received/{asking}").json()
         items = got if isinstance(got, list) else got.get("received", [])
         mine = [r for r in items if r.get("message_id") == message_id]
         _say(
-            f"5. What {ASKING.upper()} received through the platform",
+            f"5. What {asking.upper()} received through the platform",
             json.dumps(mine, indent=2, ensure_ascii=False)[:1500]
             if mine
             else "nothing: the answer did not arrive",
         )
         if not mine:
             return 1
-    print(f"\nThe answer went back to {ASKING.upper()} without PLUS naming it.")
+    print(f"\nThe answer went back to {asking.upper()} without PLUS naming it.")
     return 0

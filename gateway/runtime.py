@@ -63,7 +63,7 @@ class Runtime:
         #: Every endpoint serves the same PlusService, so one operation -> soapAction map.
         self.soap_actions: dict[str, str] = soap_actions(self.wsdl_documents[ECASE_ENDPOINT])
         self.routes: RouteTable = RouteTable(self)
-        #: Queries on request to TIS, ProIS, IeVP IS (T-02): same audit as the registries.
+        #: Queries on request to the institutions (T-02): the same audit as the registries.
         self.queries: InstitutionQueries = InstitutionQueries(
             directory=self.directory,
             channels=self.channels,

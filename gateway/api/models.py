@@ -46,7 +46,7 @@ class MessageStatus(BaseModel):
 
     id: str
     message_type: str
-    institution: str = Field(description="The addressee (tis, prois, ievp, em, ...)")
+    institution: str = Field(description="The addressee: an institution's name in the configuration")
     operation: str
     status: str = Field(description="pending | sending | delivered | dead | discarded")
     attempts: int
@@ -65,7 +65,7 @@ class InboxItem(BaseModel):
 
     id: str
     cursor: int
-    institution: str = Field(description="The sender (tis, prois, ievp, em, ...)")
+    institution: str = Field(description="The sender: an institution's name in the configuration")
     operation: str
     message_type: str
     partner_message_id: str = Field(description="The sender's MessageId (replies name it)")

@@ -1,4 +1,4 @@
-"""``POST /v1/queries/{query}``: PLUS asks TIS, ProIS or IeVP IS about one of its clients."""
+"""``POST /v1/queries/{query}``: PLUS asks an institution about one of its clients."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def create_queries_router(queries: InstitutionQueries) -> APIRouter:
         response_model=InstitutionAnswerBody,
         responses={404: errors, 422: errors, 502: errors, 503: errors, 504: errors},
         tags=["queries"],
-        summary="Ask TIS, ProIS or IeVP IS about a client (synchronous, audited)",
+        summary="Ask an institution about a client (synchronous, audited)",
         description="Queries: " + ", ".join(queries.names()) + ". Each institution has its "
         "channel's timeout and a circuit breaker; every query is audited (GET /v1/audit/queries).",
     )

@@ -1,4 +1,4 @@
-"""Queries on request (T-02): PLUS asks TIS, ProIS or IeVP IS synchronously about a client.
+"""Queries on request (T-02): PLUS asks an institution synchronously about one of its clients.
 
 The same model as the registry queries through VISS, on the E-case (or direct) channel: the
 request is a business message of the universal contract (a ``query_request`` mapping), signed

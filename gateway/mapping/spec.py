@@ -46,7 +46,7 @@ DIRECTIONS = frozenset({"inbound", "outbound", "query_request", "query_answer"})
 #: Directions that get an asynchronous route; queries are answered within the request.
 ROUTED_DIRECTIONS = frozenset({"inbound", "outbound"})
 QUERY_DIRECTIONS = frozenset({"query_request", "query_answer"})
-#: An institution's name in config.yaml (``tis``, ``prois``, ``ievp``, ``em``): also what PLUS
+#: An institution's name in config.yaml (``tis``, ``em``, ...): also what PLUS
 #: may give as ``addressee`` and what a routing rule lists.
 INSTITUTION_PATTERN = r"[a-z][a-z0-9_]{0,31}"
 #: The optional top-level property of an outbound message naming the institution to send to.

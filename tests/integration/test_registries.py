@@ -19,7 +19,7 @@ from gateway.registries.contract import REGISTRIES
 from gateway.registries.population import Person
 from gateway.registries.sim import VissSimulator, create_viss_app
 from gateway.runtime import Runtime
-from tests.conftest import ROOT, free_port
+from tests.conftest import INSTITUTIONS, ROOT, free_port
 from tests.integration.conftest import serve_in_thread
 
 pytestmark = pytest.mark.integration
@@ -79,7 +79,10 @@ def viss(tmp_path_factory: pytest.TempPathFactory, keys_dir: Path) -> Iterator[V
         api={"port": api_port},
         store={"url": f"sqlite:///{tmp}/gateway.db"},
         signing={"key": str(keys_dir / "gateway-key.pem"), "certificate": gateway_cert},
-        partners={"tis": {"trust": {"certificates": [str(keys_dir / "tis-sim-cert.pem")]}}},
+        institutions={
+            name: {"trust": {"certificates": [str(keys_dir / f"{name}-sim-cert.pem")]}}
+            for name in INSTITUTIONS
+        },
         simulators={
             "viss": {
                 "port": viss_port,

@@ -19,12 +19,17 @@ _NOISE = "0123456789-:.()/TZ+ _@ABCKLVazāž\n"
 
 
 def _checked_fields(registry: MappingRegistry) -> list[tuple[str, tuple[str | int, ...]]]:
-    out = []
+    # One field per distinct lexical rule and XML element: the same rule on the same element
+    # (a personal code in every message) is the same check, and repeating it only costs time.
+    out, seen = [], set()
     for message_type in MESSAGE_TYPES:
         mapping = registry.get(message_type)
         for path, f in scalar_paths(mapping, valid_json(message_type)):
             if f.pattern is not None or f.type in ("date", "datetime"):
-                out.append((message_type, path))
+                rule = (f.pattern, f.type, f.xml, mapping.schema)
+                if rule not in seen:
+                    seen.add(rule)
+                    out.append((message_type, path))
     return out
 
 

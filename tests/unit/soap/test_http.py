@@ -93,16 +93,14 @@ def test_check_http_request() -> None:
 
 
 def test_soap_actions_of_a_served_wsdl_are_those_of_its_service() -> None:
-    wsdl = ROOT / "wsdl" / "tis.wsdl"
+    wsdl = ROOT / "wsdl" / "ecase.wsdl"
     if not wsdl.exists():
-        pytest.skip("wsdl/tis.wsdl not in this checkout")
+        pytest.skip("wsdl/ecase.wsdl not in this checkout")
     everything = soap_actions(wsdl.read_bytes())
     served = soap_actions(
-        served_wsdl(
-            wsdl, service="PlusTisInboundService", port="PlusTisInboundPort", address="http://x"
-        )
+        served_wsdl(wsdl, service="PlusService", port="PlusPort", address="http://x")
     )
-    assert served["SubmitCourtRuling"] == "urn:lv:ta:tis:plus:v1/SubmitCourtRuling"
+    assert served["SubmitCourtRuling"] == "urn:lv:ecase:plus:v1/SubmitCourtRuling"
     assert set(served) < set(everything)
     assert "SubmitExecutionNotification" not in served  # the other direction's service
 

@@ -68,18 +68,20 @@ def test_serves_ready_docs_wsdl_and_keeps_personal_data_out_of_logs(
         assert ready["status"] == "ready" and ready["checks"]["delivery"] == "ok"
         assert "swagger" in http.get(f"{base}/docs").text.lower()
         spec = http.get(f"{base}/openapi.json").json()
-        assert "/v1/outbound/tis.execution_notification" in spec["paths"]
-        assert "tis.court_ruling" in spec["components"]["schemas"]
-        wsdl = http.get(f"{base}/soap/tis?wsdl")
-        assert wsdl.status_code == 200 and f'location="{base}/soap/tis"' in wsdl.text
+        assert "/v1/outbound/execution_notification" in spec["paths"]
+        assert "court_ruling" in spec["components"]["schemas"]
+        wsdl = http.get(f"{base}/soap/ecase?wsdl")
+        assert wsdl.status_code == 200 and f'location="{base}/soap/ecase"' in wsdl.text
         assert "plusgw_messages_total" in http.get(f"{base}/metrics").text
 
-        # both flows through the real process, with the simulator it started
-        sim = f"http://127.0.0.1:{settings.simulators['tis'].port}"
-        assert http.post(f"{sim}/sim/tis/send/SubmitCourtRuling").status_code == 200
-        body = json.loads((SAMPLES / "tis" / "execution_notification" / "valid.json").read_text())
+        # both flows through the real process, with the simulators it started: TIS sends the
+        # sample ruling (its own id kept), and PLUS's notification answering it is routed back
+        sim = f"http://127.0.0.1:{settings.simulators['ecase'].port}"
+        sent = http.post(f"{sim}/sim/ecase/send/tis/court_ruling", params={"keep_id": "true"})
+        assert sent.status_code == 200, sent.text
+        body = json.loads((SAMPLES / "execution_notification" / "valid.json").read_text())
         accepted = http.post(
-            f"{base}/v1/outbound/tis.execution_notification",
+            f"{base}/v1/outbound/execution_notification",
             json=body,
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
@@ -91,7 +93,7 @@ def test_serves_ready_docs_wsdl_and_keeps_personal_data_out_of_logs(
         else:
             raise AssertionError("not delivered")
         # a rejected message's error path is logged too
-        http.post(f"{base}/soap/tis", content=b"<broken")
+        http.post(f"{base}/soap/ecase", content=b"<broken", headers={"Content-Type": "text/xml"})
 
     text = log.read_text(encoding="utf-8", errors="replace")
     assert "inbound accepted" in text and "delivered" in text and "inbound rejected" in text

@@ -20,9 +20,9 @@ def test_api_key_guards_v1_only(make_settings: Callable[..., Settings]) -> None:
         assert denied.json()["error"]["code"] == "UNAUTHORIZED"
         assert client.get("/v1/inbox", headers={"X-API-Key": "wrong"}).status_code == 401
         assert client.get("/v1/inbox", headers={"X-API-Key": "s3cret"}).status_code == 200
-        # operations and the partner-facing SOAP endpoint are not PLUS's API
+        # operations and the institutions' SOAP endpoint are not PLUS's API
         assert client.get("/health").status_code == 200
-        assert client.get("/soap/tis?wsdl").status_code == 200
+        assert client.get("/soap/ecase?wsdl").status_code == 200
     finally:
         runtime.close()
 
@@ -38,16 +38,16 @@ def test_request_id_is_echoed_or_made(runtime: Runtime) -> None:
 
 def test_openapi_publishes_request_schemas_without_gateway_fields(runtime: Runtime) -> None:
     spec = TestClient(create_app(runtime)).get("/openapi.json").json()
-    schema = spec["components"]["schemas"]["tis.execution_notification"]
+    schema = spec["components"]["schemas"]["execution_notification"]
     assert "message_id" not in schema["required"] and "sent_at" not in schema["required"]
     assert schema["properties"]["message_id"]["readOnly"] is True
     assert "person" in schema["required"]
-    body = spec["paths"]["/v1/outbound/tis.execution_notification"]["post"]["requestBody"]
+    body = spec["paths"]["/v1/outbound/execution_notification"]["post"]["requestBody"]
     assert body["content"]["application/json"]["schema"]["$ref"].endswith(
-        "tis.execution_notification"
+        "execution_notification"
     )
     # what PLUS receives keeps every field required
-    inbound = spec["components"]["schemas"]["tis.court_ruling"]
+    inbound = spec["components"]["schemas"]["court_ruling"]
     assert "message_id" in inbound["required"]
-    # PLUS cannot send what only TIS sends
-    assert "/v1/outbound/tis.court_ruling" not in spec["paths"]
+    # PLUS cannot send what only institutions send
+    assert "/v1/outbound/court_ruling" not in spec["paths"]

@@ -17,7 +17,7 @@ from tests.conftest import SAMPLES
 xmlsec = pytest.importorskip("xmlsec", reason="xmlsec (libxmlsec1) is a dev dependency")
 consts = xmlsec.constants
 
-PAYLOAD = SAMPLES / "tis" / "execution_notification" / "valid.xml"
+PAYLOAD = SAMPLES / "execution_notification" / "valid.xml"
 
 
 def run(config: Path, *args: str) -> int:
@@ -77,17 +77,17 @@ def test_verify_accepts_document_signed_by_xmlsec(
     config_file: Path, keys_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     doc = tmp_path / "by-xmlsec.xml"
-    ruling = SAMPLES / "tis" / "court_ruling" / "valid.xml"
+    ruling = SAMPLES / "court_ruling" / "valid.xml"
     doc.write_bytes(
         _xmlsec_signed(
             keys_dir / "tis-sim-key.pem", keys_dir / "tis-sim-cert.pem", ruling.read_bytes()
         )
     )
-    assert run(config_file, "verify", str(doc), "--partner", "tis") == 0
+    assert run(config_file, "verify", str(doc), "--institution", "tis") == 0
     assert "signature valid" in capsys.readouterr().out
     tampered = tmp_path / "tampered.xml"
     tampered.write_bytes(doc.read_bytes().replace(b"<c:FirstName>", b"<c:FirstName>X", 1))
-    assert run(config_file, "verify", str(tampered), "--partner", "tis") == 1
+    assert run(config_file, "verify", str(tampered), "--institution", "tis") == 1
     assert "SIG_INVALID" in capsys.readouterr().err
     intruder = tmp_path / "intruder.xml"
     intruder.write_bytes(
@@ -95,14 +95,14 @@ def test_verify_accepts_document_signed_by_xmlsec(
             keys_dir / "intruder-key.pem", keys_dir / "intruder-cert.pem", ruling.read_bytes()
         )
     )
-    assert run(config_file, "verify", str(intruder), "--partner", "tis") == 1
+    assert run(config_file, "verify", str(intruder), "--institution", "tis") == 1
     assert "SIG_UNTRUSTED" in capsys.readouterr().err
 
 
 def test_validate(config_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(config_file, "validate", str(PAYLOAD)) == 0
-    assert "valid tis.execution_notification" in capsys.readouterr().out
-    bad = SAMPLES / "tis" / "court_ruling" / "invalid-missing-person.xml"
+    assert "valid execution_notification" in capsys.readouterr().out
+    bad = SAMPLES / "court_ruling" / "invalid-no-measure.xml"
     assert run(config_file, "validate", str(bad)) == 1
     assert "XSD_INVALID" in capsys.readouterr().err
 
@@ -129,7 +129,7 @@ def test_queue_ls_show_replay(
             message_id="msg-1",
             partner="tis",
             operation="SubmitExecutionNotification",
-            message_type="tis.execution_notification",
+            message_type="execution_notification",
             payload=payload,
             ordering_key="K1",
             correlation_id=None,

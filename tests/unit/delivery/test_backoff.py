@@ -86,14 +86,12 @@ def test_permanent_errors_dead_letter_at_once(policy: RetrySettings) -> None:
 
 
 def test_per_operation_override() -> None:
-    from gateway.config import OperationSettings, PartnerSettings, TrustSettings
+    from gateway.config import InstitutionSettings, OperationSettings, TrustSettings
 
     fast = RetrySettings(base_delay=0.1, max_delay=1, max_attempts=3, max_age=60)
-    p = PartnerSettings(
-        wsdl="x.wsdl",  # type: ignore[arg-type]
-        service="S",
-        port="P",
-        endpoint="http://127.0.0.1:1/",
+    p = InstitutionSettings(
+        title="Courts",
+        member="LV/GOV/1/TIS",
         trust=TrustSettings(certificates=("c.pem",)),  # type: ignore[arg-type]
         operations={"SubmitCourtRuling": OperationSettings(retry=fast, ordered=False)},
     )

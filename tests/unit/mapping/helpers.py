@@ -23,8 +23,8 @@ MESSAGE_TYPES = [
 
 
 def sample_dir(message_type: str) -> Path:
-    """tests/samples/<message_type>/, or tests/samples/tis/<name>/ for legacy ``tis.<name>``."""
-    return SAMPLES.joinpath(*message_type.split(".", 1))
+    """tests/samples/<message_type>/."""
+    return SAMPLES / message_type
 
 
 def valid_json(message_type: str) -> dict[str, Any]:

@@ -20,8 +20,8 @@ def _manifest(path: str, prefix: str) -> dict[str, dict[str, dict[str, Any]]]:
     return {f"{prefix}{mt}": entries for mt, entries in data.items()}
 
 
-# E-case business messages (invalid.yaml) and the legacy TIS contract (tis/invalid.yaml).
-MANIFEST = {**_manifest("invalid.yaml", ""), **_manifest("tis/invalid.yaml", "tis.")}
+# What each invalid sample of the E-case business messages breaks (invalid.yaml).
+MANIFEST = _manifest("invalid.yaml", "")
 INVALID = [
     (mt, name, entry) for mt, entries in sorted(MANIFEST.items()) for name, entry in entries.items()
 ]

@@ -8,8 +8,6 @@ XSD = "http://www.w3.org/2001/XMLSchema"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 COMMON = "urn:lv:vpd:plus:common:v1"
-TIS = "urn:lv:ta:tis:plus:v1"
-
 #: The E-case platform: universal business messages, and its X-Road style header blocks.
 ECASE = "urn:lv:ecase:plus:v1"
 ECASE_HEADER = "urn:lv:ecase:header:v1"
@@ -27,7 +25,6 @@ PREFIXES: dict[str, str] = {
     "ds": DS,
     "xs": XSD,
     "c": COMMON,
-    "tis": TIS,
     "m": ECASE,
     "eh": ECASE_HEADER,
     "viss": VISS,

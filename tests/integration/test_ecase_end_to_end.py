@@ -10,14 +10,18 @@ verifies the signature and the header.
 from __future__ import annotations
 
 import json
+import threading
+import time
 import uuid
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from gateway.config import load_settings
-from tests.conftest import ROOT, SAMPLES
-from tests.integration.conftest import Live
+from tests.conftest import ROOT, SAMPLES, free_port
+from tests.integration.conftest import Live, running, serve_in_thread
 
 _SETTINGS = load_settings(ROOT / "config.yaml")
 SENDS = sorted((i, t) for i, c in _SETTINGS.institutions.items() for t in c.sends)
@@ -149,3 +153,91 @@ def test_queries_on_request_are_answered_and_audited(live: Live) -> None:
             f"{live.gateway}/v1/audit/queries", params={"personal_code": code}
         ).json()
         assert any(a["query_id"] == answer["query_id"] for a in audit["items"])
+
+
+def test_zeep_builds_a_client_from_the_gateways_served_wsdl_and_calls_it(live: Live) -> None:
+    """The served WSDL is usable as served: its schema imports resolve over HTTP, and a zeep
+    client calls an operation with the five header blocks. Its payload is unsigned (zeep builds
+    it from Python objects), so the gateway answers SIG_MISSING: past the header checks."""
+    import requests
+    import zeep
+    from zeep.transports import Transport
+
+    # A partner's client: it fetches /xsd/... imports, which our own hardened settings refuse.
+    settings = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True)
+    client = zeep.Client(
+        f"{live.gateway}/soap/ecase?wsdl",
+        transport=Transport(session=requests.Session(), timeout=5, operation_timeout=5),
+        settings=settings,
+    )
+    service = client.bind(live.settings.ecase.inbound_service, live.settings.ecase.inbound_port)
+    tis = live.settings.institutions["tis"].member.split("/")
+    plus = live.settings.ecase.client_id.split("/")
+    parts = ("instance", "memberClass", "memberCode", "subsystemCode")
+    # The header parts as the WSDL declares them (soap:header on every input).
+    headers = {
+        "client": dict(zip(parts, tis, strict=True)),
+        "service": {
+            **dict(zip(parts, plus, strict=True)),
+            "serviceCode": "SubmitMediationProposal",
+            "serviceVersion": live.settings.ecase.service_version,
+        },
+        "userId": "TIS-USER",
+        "id": "TIS-ZEEP-1",
+        "protocolVersion": "4.0",
+    }
+    body = sample("mediation_proposal")
+    body["message_id"] = "TIS-ZEEP-1"
+    mapping = live.runtime.mappings.get("mediation_proposal")
+    # zeep reads our XML with the types it loaded from the served schemas, and sends it back.
+    typed = client.get_element(mapping.root).parse(mapping.to_xml(body), client.wsdl.types)
+    fields = zeep.helpers.serialize_object(typed, dict)
+    with pytest.raises(zeep.exceptions.Fault) as caught:
+        service.SubmitMediationProposal(_soapheaders=headers, **fields)
+    detail = caught.value.detail
+    assert detail is not None
+    assert detail.findtext(".//{*}Code") == "SIG_MISSING"
+
+
+def test_a_monitoring_violation_is_pushed_at_once_and_its_age_measured(
+    make_settings: Any,
+) -> None:
+    """EM is a direct institution; a violation wakes the push to PLUS's webhook."""
+    got: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    hook = FastAPI()
+
+    @hook.post("/hook")
+    async def receive(request: Request) -> Response:
+        with lock:
+            got.append(await request.json())
+        return Response(status_code=204)
+
+    port = free_port()
+    # A long poll interval: only the urgent wake-up can make the push fast.
+    settings = make_settings(
+        push={"url": f"http://127.0.0.1:{port}/hook"}, delivery={"poll_interval": 30}
+    )
+    receiver = serve_in_thread(hook, port)
+    try:
+        with running(settings, seed=False) as live:
+            time.sleep(0.5)  # the worker's first cycle is done; it now sleeps for 30 s
+            violation = sample("monitoring_event")
+            violation["event_kind"] = "zone_violation"
+            ack = live.sim("em").send("monitoring_event", canonical=violation)
+            deadline = time.monotonic() + 10
+            while not got and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert [g["partner_message_id"] for g in got] == [ack["MessageId"]]
+            assert got[0]["institution"] == "em"
+            # The webhook has answered; the push is recorded (and measured) right after.
+            wanted = (
+                'plusgw_push_age_seconds_count{message_type="monitoring_event",urgent="true"} 1.0'
+            )
+            metrics = ""
+            while wanted not in metrics and time.monotonic() < deadline:
+                metrics = live.http.get(f"{live.gateway}/metrics").text
+                time.sleep(0.05)
+            assert wanted in metrics
+    finally:
+        receiver.should_exit = True

@@ -157,10 +157,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     settings = _settings(args)
     if args.institution:
         trust_cfg = settings.institution(args.institution).trust
-        trust = TrustStore.from_files(list(trust_cfg.certificates), trust_cfg.ca)
+        trust = TrustStore.from_files(
+            list(trust_cfg.certificates),
+            trust_cfg.ca,
+            accept_legacy_uri=settings.signing.accept_legacy_uri,
+        )
         who = args.institution
     else:
-        trust = TrustStore.from_files([settings.signing.certificate])
+        trust = TrustStore.from_files(
+            [settings.signing.certificate], accept_legacy_uri=settings.signing.accept_legacy_uri
+        )
         who = "the gateway's own certificate"
     trust.verify(_load_xml(args.file, settings))
     print(f"{args.file}: signature valid, signer trusted by {who}")

@@ -107,6 +107,10 @@ class SigningSettings(_Section):
     key: Path
     certificate: Path
     algorithm: Literal["rsa-sha256", "ecdsa-sha256"] = "rsa-sha256"
+    #: Also accept partner signatures in the earlier profile (Reference URI="" over the
+    #: payload cut out of the message) during a transition; off by default. Our own
+    #: signatures always use the in-place profile (docs/SIGNATURE-PROFILE.md).
+    accept_legacy_uri: bool = False
 
 
 class TrustSettings(_Section):

@@ -79,7 +79,11 @@ class Directory:
                     sends=frozenset(cfg.sends),
                     receives=frozenset(cfg.receives),
                     answers=frozenset(cfg.answers),
-                    trust=TrustStore.from_files(list(cfg.trust.certificates), cfg.trust.ca),
+                    trust=TrustStore.from_files(
+                        list(cfg.trust.certificates),
+                        cfg.trust.ca,
+                        accept_legacy_uri=settings.signing.accept_legacy_uri,
+                    ),
                 )
             )
         return cls(out)

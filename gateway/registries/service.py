@@ -151,7 +151,11 @@ class RegistryService:
         audit = AuditLog(store)
         if not cfg.enabled or cfg.trust is None:
             return cls({}, audit=audit, breakers={}, cache=cache, metrics_registry=metrics_registry)
-        trust = TrustStore.from_files(list(cfg.trust.certificates), cfg.trust.ca)
+        trust = TrustStore.from_files(
+            list(cfg.trust.certificates),
+            cfg.trust.ca,
+            accept_legacy_uri=settings.signing.accept_legacy_uri,
+        )
         client_id = parse_identifier(cfg.client_id, service=False, key="registries.client_id")
         session = pooled_session(cfg.max_workers)
         clients: dict[str, RegistryClient] = {}

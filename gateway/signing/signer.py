@@ -1,8 +1,10 @@
-"""Signing outgoing payloads with an enveloped XMLDSig signature."""
+"""Signing outgoing payloads with an enveloped XMLDSig signature (docs/SIGNATURE-PROFILE.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
+import uuid
 from pathlib import Path
 
 from cryptography import x509
@@ -20,18 +22,26 @@ from gateway.signing.keys import (
     load_certificates,
     load_private_key,
 )
+from gateway.signing.trust import ID_ATTRIBUTE
 from gateway.xml import parse_xml, serialize
 
-__all__ = ["EXC_C14N", "Signer"]
+__all__ = ["EXC_C14N", "Signer", "new_id"]
 
 #: Exclusive canonicalisation: the signed bytes do not depend on namespace declarations of
 #: ancestors, so a payload signed standalone still verifies inside (or cut out of) a SOAP body.
 EXC_C14N = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0
 
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,127}$")
+
 _SIGNATURE_METHODS = {
     "rsa-sha256": SignatureMethod.RSA_SHA256,
     "ecdsa-sha256": SignatureMethod.ECDSA_SHA256,
 }
+
+
+def new_id() -> str:
+    """A fresh value for the signed element's ``Id``: an NCName no other message shares."""
+    return f"id-{uuid.uuid4().hex}"
 
 
 class Signer:
@@ -73,12 +83,15 @@ class Signer:
             )
         return cls(key, certificate, algorithm)
 
-    def sign(self, element: etree._Element) -> etree._Element:
+    def sign(self, element: etree._Element, *, id_value: str | None = None) -> etree._Element:
         """Return a signed copy of ``element``; the input is left untouched.
 
-        Enveloped signature over the whole element (Reference URI=""), exclusive c14n for
-        SignedInfo and the reference, SHA-256 digest, the certificate in KeyInfo/X509Data.
-        The ``ds:Signature`` is appended as the last child of the root, where the XSDs allow it.
+        The copy gets an ``Id`` attribute (``id_value``, else the one it has, else a fresh
+        one) and an enveloped signature over exactly that element: ``Reference URI="#<Id>"``
+        with the enveloped-signature and exclusive c14n transforms, exclusive c14n for
+        SignedInfo, SHA-256, the certificate in KeyInfo/X509Data. So a standard toolkit
+        verifies it in place once it is the payload of a SOAP Body. The ``ds:Signature`` is
+        appended as the last child of the root, where the XSDs allow it.
         """
         if element.find(f".//{{{DS}}}Signature") is not None:
             # A second signature would make the result unverifiable by our own TrustStore
@@ -87,12 +100,22 @@ class Signer:
         # A standalone copy without the element's tail: signxml serialises the element with
         # its tail and re-parses it, which fails on a tail with text (element cut from a tree).
         standalone = parse_xml(etree.tostring(element, with_tail=False))
+        reference = id_value or standalone.get(ID_ATTRIBUTE) or new_id()
+        if not _NCNAME.match(reference):
+            raise ValueError(f"{reference!r} is not a usable Id (an XML NCName)")
+        standalone.set(ID_ATTRIBUTE, reference)
         signer = XMLSigner(
             signature_algorithm=_SIGNATURE_METHODS[self.algorithm],
             digest_algorithm=DigestAlgorithm.SHA256,
             c14n_algorithm=EXC_C14N,
         )
-        signed: etree._Element = signer.sign(standalone, key=self._key, cert=[self.certificate])
+        signed: etree._Element = signer.sign(
+            standalone,
+            key=self._key,
+            cert=[self.certificate],
+            reference_uri=f"#{reference}",
+            id_attribute=ID_ATTRIBUTE,
+        )
         return signed
 
     def sign_bytes(self, data: bytes) -> bytes:

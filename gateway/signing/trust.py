@@ -1,11 +1,22 @@
 """Verifying incoming enveloped signatures against pinned certificates and/or a CA.
 
+The profile (docs/SIGNATURE-PROFILE.md) is the one a standard toolkit verifies *in place*,
+inside the SOAP message as received: the signed element (the SOAP Body's payload element, or a
+fault's ``c:ErrorDetail``) carries an ``Id`` attribute, and its enveloped ``ds:Signature`` (the
+one direct ``ds:Signature`` child) has exactly one ``ds:Reference URI="#<that Id>"`` with the
+transforms enveloped-signature then exclusive c14n, exclusive c14n for SignedInfo, SHA-2, and
+the signer's certificate in ``KeyInfo/X509Data/X509Certificate``. No other element anywhere in
+the message may carry an ID-like attribute (``Id``, ``ID``, ``id``, ``xml:id``, ``wsu:Id``...)
+with the same value, so every toolkit resolves the reference to the same element.
+``Reference URI=""`` (the whole *document*, which inside SOAP is the whole envelope) is
+accepted only when ``accept_legacy_uri`` is set, for a transition from the earlier profile.
+
 How a failure is classified (the partner sees the code, so it must be right):
 
 * ``SIG_MISSING``: the payload carries no ``ds:Signature`` at all.
-* ``SIG_INVALID``: a signature is there but is malformed, misplaced, duplicated, outside our
-  profile (one Reference with URI="", enveloped + c14n transforms, SHA-2, X509Certificate in
-  KeyInfo), or its digest/signature value does not match: the content was altered.
+* ``SIG_INVALID``: a signature is there but is malformed, misplaced, duplicated, outside the
+  profile above (the message says what the profile expects), or its digest/signature value
+  does not match: the content was altered.
 * ``SIG_UNTRUSTED``: the signature is cryptographically intact for the certificate in its
   KeyInfo, but that certificate is neither pinned (SHA-256 fingerprint) nor issued by the
   configured CA, or is outside its validity period.
@@ -19,6 +30,11 @@ a trusted certificate the signature is verified with that certificate's key, so 
 trust can ever make content come back. For an untrusted certificate the signature is still
 checked with the certificate's own key, only to tell "untrusted" from "altered"; that path
 always raises, so an attacker gains nothing from choosing the certificate.
+
+The digest is computed over the signed element serialised on its own. With exclusive c14n
+that is byte for byte what a verifier computes in place (exclusive c14n does not import the
+ancestors' namespace declarations or ``xml:`` attributes), which the xmlsec1 interop tests
+check on messages captured from the wire.
 """
 
 from __future__ import annotations
@@ -26,6 +42,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,15 +62,30 @@ from gateway.errors import (
     XmlLimitError,
 )
 from gateway.logging import mask_text
-from gateway.ns import DS
+from gateway.ns import DS, SOAP_ENV
 from gateway.signing.keys import fingerprint, load_certificates
 from gateway.xml import XmlLimits, parse_xml, refuse_comments_and_pis
 
-__all__ = ["TrustStore"]
+__all__ = ["ENVELOPED", "EXC_C14N_URI", "ID_ATTRIBUTE", "PROFILE", "TrustStore"]
 
-_ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-_C14N_TRANSFORMS = frozenset(m.value for m in CanonicalizationMethod)
-_ALLOWED_TRANSFORMS = _C14N_TRANSFORMS | {_ENVELOPED}
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+EXC_C14N_URI = CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0.value
+#: The attribute (no namespace, declared ``xs:ID`` in every signed element's XSD) that the
+#: signature's Reference names.
+ID_ATTRIBUTE = "Id"
+#: What the refusals say is expected; the partner-facing description is SIGNATURE-PROFILE.md.
+PROFILE = (
+    'one ds:Reference URI="#<Id>" naming the Id attribute of the signed element (the SOAP '
+    "Body's payload element), transforms enveloped-signature then exclusive c14n "
+    f"({EXC_C14N_URI}), exclusive c14n for SignedInfo, SHA-256/384/512, the certificate in "
+    "KeyInfo/X509Data/X509Certificate; see docs/SIGNATURE-PROFILE.md"
+)
+_PROFILE_TRANSFORMS = [ENVELOPED, EXC_C14N_URI]
+_SOAP11_ENV = SOAP_ENV
+_SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
+_SOAP_ENVELOPES = frozenset({_SOAP11_ENV, _SOAP12_ENV})
+# XML 1.0 NCName, restricted to what IDs look like in practice (an xs:ID is an NCName).
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]{0,127}$")
 
 # Only what partners are expected to use: RSA PKCS#1 v1.5 and ECDSA with SHA-2.
 _CONFIG = SignatureConfiguration(
@@ -114,6 +146,7 @@ class TrustStore:
         ca_certificates: list[x509.Certificate] | None = None,
         *,
         max_certificates: int = XmlLimits.max_certificates,
+        accept_legacy_uri: bool = False,
     ) -> None:
         if not pinned and not ca_certificates:
             # A store that trusts nothing rejects every message: surely a configuration slip.
@@ -122,6 +155,10 @@ class TrustStore:
         self._ca_store = verification.Store(ca_certificates) if ca_certificates else None
         #: X509Certificate elements accepted in one KeyInfo (a leaf and a few intermediates).
         self.max_certificates = max_certificates
+        #: Also accept the earlier profile, Reference URI="" over the payload cut out of the
+        #: message (``signing.accept_legacy_uri``; off by default). Standard toolkits read
+        #: URI="" inside SOAP as the whole envelope, so only a transition should need it.
+        self.accept_legacy_uri = accept_legacy_uri
 
     @classmethod
     def from_files(
@@ -130,12 +167,13 @@ class TrustStore:
         ca: Path | None = None,
         *,
         max_certificates: int = XmlLimits.max_certificates,
+        accept_legacy_uri: bool = False,
     ) -> TrustStore:
         """Load pinned certificates (PEM or DER; a PEM file may hold several) and a CA bundle.
 
         ``max_certificates`` caps the certificates one signature's KeyInfo may carry
         (``XmlLimits.max_certificates``; the chain is built pairwise, so thousands would cost
-        minutes).
+        minutes). ``accept_legacy_uri`` also accepts the earlier ``Reference URI=""`` profile.
         """
         pinned = [cert for path in certificates for cert in load_certificates(path)]
         ca_certs = load_certificates(ca) if ca is not None else None
@@ -147,7 +185,12 @@ class TrustStore:
                     constraints = None
                 if constraints is None or not constraints.value.ca:
                     raise ConfigError(f"{ca} holds a certificate that is not a CA: {cert.subject}")
-        return cls(pinned, ca_certs, max_certificates=max_certificates)
+        return cls(
+            pinned,
+            ca_certs,
+            max_certificates=max_certificates,
+            accept_legacy_uri=accept_legacy_uri,
+        )
 
     @property
     def fingerprints(self) -> frozenset[str]:
@@ -159,13 +202,16 @@ class TrustStore:
     def verify(self, element: etree._Element) -> etree._Element:
         """Verify the enveloped signature on ``element`` and return only the signed content.
 
-        ``element`` is a payload root, possibly cut out of a SOAP body. The returned element is
-        the verifier's own re-parse of the canonical signed bytes (without the signature), so
-        nothing unsigned can reach the caller. Raises SignatureMissingError,
-        SignatureInvalidError or UntrustedSignerError (see the module docstring).
+        ``element`` is the signed element where it was received: the payload element inside
+        the parsed SOAP message (its Body's single child, or a fault's ``ErrorDetail``), or
+        the root of a payload document on its own. The whole message it belongs to is checked
+        for the uniqueness of its Id. The returned element is the verifier's own re-parse of
+        the canonical signed bytes (without the signature), so nothing unsigned can reach the
+        caller. Raises SignatureMissingError, SignatureInvalidError or UntrustedSignerError
+        (see the module docstring).
         """
         signature = self._locate_signature(element)
-        self._check_profile(signature)
+        self._check_profile(signature, element)
         # Processing instructions survive c14n, so the signed content would come back with
         # its text split (150390<?x?>-12345 reads as 150390). Comments do not survive it.
         refuse_comments_and_pis(element, "a signed payload", comments=False)
@@ -227,24 +273,91 @@ class TrustStore:
             )
         return direct[0]
 
-    @staticmethod
-    def _check_profile(signature: etree._Element) -> None:
+    def _check_profile(self, signature: etree._Element, element: etree._Element) -> None:
         # Checked on the unverified SignedInfo: if an attacker edits it, the signature value
-        # will not match later anyway; this only refuses shapes we never accept.
-        references = signature.findall(f"{_ds('SignedInfo')}/{_ds('Reference')}")
-        if len(references) != 1:
-            raise SignatureInvalidError(f"expected exactly one Reference, found {len(references)}")
-        uri = references[0].get("URI")
-        if uri != "":
+        # will not match later anyway; this only refuses shapes we never accept, and says
+        # what the profile expects.
+        signed_info = signature.find(_ds("SignedInfo"))
+        if signed_info is None:
+            raise SignatureInvalidError(f"the signature has no SignedInfo; expected {PROFILE}")
+        c14n = signed_info.find(_ds("CanonicalizationMethod"))
+        if c14n is None or c14n.get("Algorithm") != EXC_C14N_URI:
+            method = None if c14n is None else c14n.get("Algorithm")
             raise SignatureInvalidError(
-                f'only Reference URI="" (the whole payload) is accepted, not {uri!r}'
+                f"SignedInfo canonicalization {_quote(method)} is not accepted; expected {PROFILE}"
             )
-        transforms = [t.get("Algorithm") for t in references[0].iterfind(f".//{_ds('Transform')}")]
-        if _ENVELOPED not in transforms:
-            raise SignatureInvalidError("the Reference lacks the enveloped-signature transform")
-        unexpected = [t for t in transforms if t not in _ALLOWED_TRANSFORMS]
-        if unexpected:
-            raise SignatureInvalidError(f"transform not accepted: {unexpected[0]}")
+        references = signed_info.findall(_ds("Reference"))
+        if len(references) != 1:
+            raise SignatureInvalidError(
+                f"expected exactly one Reference, found {len(references)}; expected {PROFILE}"
+            )
+        reference = references[0]
+        uri = reference.get("URI")
+        transforms = [t.get("Algorithm") for t in reference.iterfind(f".//{_ds('Transform')}")]
+        if uri == "" and self.accept_legacy_uri:
+            # The earlier profile: the payload as its own document (transition only).
+            if ENVELOPED not in transforms or any(
+                t not in (ENVELOPED, EXC_C14N_URI) for t in transforms
+            ):
+                raise SignatureInvalidError(
+                    'a legacy Reference URI="" needs the enveloped-signature and exclusive '
+                    f"c14n transforms only; expected {PROFILE}"
+                )
+            self._check_placement(element, None)
+            return
+        if uri is None or not uri.startswith("#") or not _NCNAME.match(uri[1:]):
+            shown = "none" if uri is None else _quote(uri)
+            why = ' (inside a SOAP message URI="" means the whole envelope)' if uri == "" else ""
+            raise SignatureInvalidError(
+                f"Reference URI {shown} is not accepted{why}; expected {PROFILE}"
+            )
+        wanted = uri[1:]
+        carried = element.get(ID_ATTRIBUTE)
+        if carried is None:
+            raise SignatureInvalidError(
+                f"the signed element carries no {ID_ATTRIBUTE} attribute for Reference "
+                f"{_quote(uri)}; expected {PROFILE}"
+            )
+        if carried != wanted:
+            raise SignatureInvalidError(
+                f"Reference {_quote(uri)} does not name the signed element (its "
+                f"{ID_ATTRIBUTE} is {_quote(carried)}); expected {PROFILE}"
+            )
+        if transforms != _PROFILE_TRANSFORMS:
+            raise SignatureInvalidError(
+                f"Reference transforms {', '.join(_quote(t) for t in transforms) or 'none'} "
+                f"are not accepted; expected {PROFILE}"
+            )
+        self._check_placement(element, wanted)
+
+    @staticmethod
+    def _check_placement(element: etree._Element, wanted: str | None) -> None:
+        """The signed element is the message's payload, and the only one carrying its Id."""
+        root = element.getroottree().getroot()
+        if element is not root and not _is_payload(element, root):
+            raise SignatureInvalidError(
+                f"the signed element {_quote(etree.QName(element).localname)} is not the "
+                f"SOAP Body's payload element; expected {PROFILE}"
+            )
+        if wanted is None:
+            return
+        # Every toolkit has its own idea of which attribute is an ID (xmlsec1 what it is told,
+        # xml-crypto any Id/ID/id, libxml2 xml:id, WS-Security wsu:Id): any element other
+        # than the signed one with an ID-like attribute of the same value could be the one a
+        # partner's toolkit resolves, so the value must be unique across the whole message.
+        carriers = 0
+        for candidate in root.iter():
+            if not isinstance(candidate.tag, str):
+                continue
+            for name, value in candidate.attrib.items():
+                if value == wanted and etree.QName(name).localname.lower() == "id":
+                    carriers += 1
+                    break
+        if carriers != 1:
+            raise SignatureInvalidError(
+                f"{carriers} elements in the message carry the Id {_quote(wanted)}; exactly "
+                f"one, the signed element, must; expected {PROFILE}"
+            )
 
     def _embedded_certificates(self, signature: etree._Element) -> list[x509.Certificate]:
         texts: list[str] = []
@@ -317,7 +430,9 @@ class TrustStore:
         try:
             # A fresh XMLVerifier per call: verify() stores its arguments on the instance.
             # x509_cert makes signxml verify with *this* certificate's key and ignore KeyInfo.
-            result = XMLVerifier().verify(standalone, x509_cert=cert, expect_config=config)
+            result = XMLVerifier().verify(
+                standalone, x509_cert=cert, expect_config=config, id_attribute=ID_ATTRIBUTE
+            )
         except _VERIFY_ERRORS as exc:
             # signxml's messages may describe the certificate (its subject) or quote input.
             raise SignatureInvalidError(mask_text(f"signature does not verify: {exc}")) from exc
@@ -325,6 +440,37 @@ class TrustStore:
         if not isinstance(result, VerifyResult) or result.signed_xml is None:
             raise SignatureInvalidError("the signed content is not an XML element")
         return result.signed_xml
+
+
+def _quote(value: str | None) -> str:
+    # Partner-supplied text in a fault message: bounded, and masked like every other.
+    if value is None:
+        return "none"
+    shown = value if len(value) <= 80 else value[:77] + "..."
+    return mask_text(repr(shown))
+
+
+def _is_payload(element: etree._Element, root: etree._Element) -> bool:
+    """``element`` is the Body's child of the SOAP envelope ``root``, or a fault's detail entry."""
+    if etree.QName(root).namespace not in _SOAP_ENVELOPES or etree.QName(root).localname != (
+        "Envelope"
+    ):
+        return False
+    parent = element.getparent()
+    if parent is not None and parent.tag == "detail":
+        # SOAP 1.1 Fault/detail/<entry>: the signed receipt of a fault is its ErrorDetail.
+        fault = parent.getparent()
+        if fault is None or fault.tag != f"{{{_SOAP11_ENV}}}Fault":
+            return False
+        parent = fault.getparent()
+        element = fault
+    return (
+        parent is not None
+        and etree.QName(parent).localname == "Body"
+        and etree.QName(parent).namespace == etree.QName(root).namespace
+        and parent.getparent() is root
+        and [c for c in parent if isinstance(c.tag, str)] == [element]
+    )
 
 
 def _b64(text: str) -> bytes:

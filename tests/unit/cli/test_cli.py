@@ -50,6 +50,7 @@ def test_sign_output_verifies_with_xmlsec(
     root = parse_xml(out.read_bytes())
     node = xmlsec.tree.find_node(root, consts.NodeSignature)
     ctx = xmlsec.SignatureContext()
+    ctx.register_id(root, "Id")  # the profile: Reference URI="#<Id>" of the payload element
     ctx.key = xmlsec.Key.from_file(str(settings.signing.certificate), consts.KeyDataFormatCertPem)
     ctx.verify(node)  # raises xmlsec.Error if libxmlsec1 disagrees
     # and our own verifier accepts it too
@@ -58,14 +59,16 @@ def test_sign_output_verifies_with_xmlsec(
 
 def _xmlsec_signed(key: Path, cert: Path, data: bytes) -> bytes:
     root = parse_xml(data)
+    root.set("Id", "p1")
     signature = xmlsec.template.create(root, consts.TransformExclC14N, consts.TransformRsaSha256)
     root.append(signature)
-    ref = xmlsec.template.add_reference(signature, consts.TransformSha256, uri="")
+    ref = xmlsec.template.add_reference(signature, consts.TransformSha256, uri="#p1")
     xmlsec.template.add_transform(ref, consts.TransformEnveloped)
     xmlsec.template.add_transform(ref, consts.TransformExclC14N)
     x509 = xmlsec.template.add_x509_data(xmlsec.template.ensure_key_info(signature))
     xmlsec.template.x509_data_add_certificate(x509)
     ctx = xmlsec.SignatureContext()
+    ctx.register_id(root, "Id")
     k = xmlsec.Key.from_file(str(key), consts.KeyDataFormatPem)
     k.load_cert_from_file(str(cert), consts.KeyDataFormatPem)
     ctx.key = k

@@ -40,7 +40,10 @@ def payload() -> etree._Element:
 
 
 def c14n(element: etree._Element) -> bytes:
-    return etree.tostring(element, method="c14n", exclusive=True)
+    """Exclusive c14n of the content, without the root's ``Id`` (what the signer added)."""
+    copy = etree.fromstring(etree.tostring(element, with_tail=False))
+    copy.attrib.pop("Id", None)
+    return etree.tostring(copy, method="c14n", exclusive=True)
 
 
 @dataclass(frozen=True)

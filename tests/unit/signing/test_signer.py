@@ -66,7 +66,9 @@ def test_signature_shape(signer_name: str, method: str, request: pytest.FixtureR
         method
     ]
     (reference,) = signature.xpath("ds:SignedInfo/ds:Reference", namespaces=DSIG)
-    assert reference.get("URI") == ""
+    # In place: the Reference names the signed element's Id, never URI="" (the whole document).
+    assert re.fullmatch(r"id-[0-9a-f]{32}", signed.get("Id"))
+    assert reference.get("URI") == "#" + signed.get("Id")
     assert reference.xpath("ds:Transforms/ds:Transform/@Algorithm", namespaces=DSIG) == [
         "http://www.w3.org/2000/09/xmldsig#enveloped-signature",
         EXC_C14N,
@@ -286,3 +288,21 @@ def test_signed_output_serializes_and_reparses(alice: Signer, trust_alice: Trust
     data = serialize(alice.sign(payload()))
     assert data.startswith(b"<?xml")
     assert c14n(trust_alice.verify(parse_xml(data))) == c14n(payload())
+
+
+def test_sign_keeps_or_takes_the_id(alice: Signer, trust_alice: TrustStore) -> None:
+    given = alice.sign(payload(), id_value="msg-1")
+    assert given.get("Id") == "msg-1"
+    assert given.find(f".//{{{DS}}}Reference").get("URI") == "#msg-1"
+    carried = payload()
+    carried.set("Id", "own-id")
+    assert alice.sign(carried).get("Id") == "own-id"
+    assert c14n(trust_alice.verify(given)) == c14n(payload())
+    # Two signatures of the same content never share an Id.
+    assert alice.sign(payload()).get("Id") != alice.sign(payload()).get("Id")
+
+
+@pytest.mark.parametrize("bad", ["1starts-with-a-digit", "has space", "a:colon", ""])
+def test_sign_refuses_an_id_that_is_not_an_ncname(alice: Signer, bad: str) -> None:
+    with pytest.raises(ValueError, match="Id"):
+        alice.sign(payload(), id_value=bad or "#")

@@ -380,8 +380,11 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             await run_in_threadpool(_journal_rejection, runtime, exchange, exc)
             # SOAP 1.1 answers faults with 500; a wrong media type is an HTTP-level 415.
             status = 415 if isinstance(exc, SoapContentTypeError) else 500
+            # A signed receipt of the refusal (c:ErrorDetail signed with the gateway's key).
             return Response(
-                build_fault(exc), status_code=status, media_type="text/xml; charset=utf-8"
+                build_fault(exc, runtime.signer),
+                status_code=status,
+                media_type="text/xml; charset=utf-8",
             )
         assert exchange.mapping is not None and exchange.partner_message_id is not None
         structlog.contextvars.bind_contextvars(
@@ -406,6 +409,8 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             reference=exchange.message_id,
             # X-Road style: the answer carries the request's header blocks back.
             header=exchange.header.serialize() if exchange.header else None,
+            # A signed receipt: the sender can prove what the gateway accepted.
+            signer=runtime.signer,
         )
         return Response(ack, media_type="text/xml; charset=utf-8")
 

@@ -138,6 +138,10 @@ class DeliveryWorker:
                 row["payload"],
                 header=header.serialize(),
                 message_id=row["message_id"],
+                # A signed receipt from the institution itself (through E-case too): an
+                # unsigned, altered or untrusted acknowledgement is not a delivery.
+                trust=self.runtime.directory.get(partner).trust,
+                limits=self.runtime.limits,
             )
         except GatewayError as exc:
             when = next_attempt(

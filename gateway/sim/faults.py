@@ -15,7 +15,8 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from gateway.errors import BadInputError, RetryableError
-from gateway.soap.envelope import build_fault
+from gateway.ns import ECASE
+from gateway.soap.envelope import build_ack, build_fault
 
 __all__ = [
     "FaultMode",
@@ -26,7 +27,9 @@ __all__ = [
     "fault_response",
 ]
 
-FaultMode = Literal["none", "http_503", "server_fault", "client_fault", "slow", "malformed"]
+FaultMode = Literal[
+    "none", "http_503", "server_fault", "client_fault", "slow", "malformed", "unsigned_ack"
+]
 
 
 class FaultPlan(BaseModel):
@@ -34,7 +37,10 @@ class FaultPlan(BaseModel):
 
     mode: FaultMode = Field(
         "none",
-        description="none | http_503 | server_fault | client_fault | slow | malformed",
+        description=(
+            "none | http_503 | server_fault | client_fault | slow | malformed | unsigned_ack "
+            "(an ACCEPTED Acknowledgement without the institution's signature)"
+        ),
     )
     #: How many requests the fault applies to; 0 means until changed.
     count: int = Field(0, ge=0)
@@ -109,5 +115,10 @@ async def fault_response(plan: FaultPlan | None, who: str) -> Response | None:
         return _xml(build_fault(SimulatedOutageError(f"simulated outage of {who}")), 500)
     if plan.mode == "client_fault":
         return _xml(build_fault(SimulatedRejectionError(f"simulated rejection by {who}")), 500)
+    if plan.mode == "unsigned_ack":
+        # What a forged or stripped receipt looks like: the right shape, no signature.
+        return _xml(
+            build_ack(ECASE, message_id="unknown", status="ACCEPTED", reference="UNSIGNED"), 200
+        )
     # malformed: a 200 whose body is not XML, as a broken proxy might answer.
     return _xml(b"<not-xml", 200)

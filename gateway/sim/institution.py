@@ -73,7 +73,11 @@ class InstitutionSim:
             self.config.member, service=False, key=f"institutions.{name}.member"
         )
         self.signer = Signer.from_files(self.sim.key, self.sim.certificate)
-        self.trust = TrustStore.from_files(list(self.sim.trust.certificates), self.sim.trust.ca)
+        self.trust = TrustStore.from_files(
+            list(self.sim.trust.certificates),
+            self.sim.trust.ca,
+            accept_legacy_uri=settings.signing.accept_legacy_uri,
+        )
         self.records = Records(name)
         self.faults = FaultSwitch()
         self._client: PartnerClient | None = None
@@ -138,20 +142,22 @@ class InstitutionSim:
         )
         # The reference is stable per message, so a duplicate is answered like the first.
         reference = f"{self.name.upper()}-{uuid.uuid5(uuid.NAMESPACE_URL, message_id).hex[:12]}"
+        # The gateway's Acknowledgement shape, signed with this institution's key (a signed
+        # receipt the delivery worker verifies), with the request's header echoed.
         ack = build_ack(
             mapping.root.split("}")[0].lstrip("{"),
             message_id=message_id,
             status=status,
             reference=reference,
+            header=header.serialize(),
+            signer=self.signer,
         )
-        # Reuse the gateway's Acknowledgement shape; only the echoed header is added.
-        body = parse_envelope(ack, self.contract.limits).body
-        return 200, build_envelope(serialize(body, declaration=False), header.serialize())
+        return 200, ack
 
     def _refuse(self, exc: GatewayError) -> tuple[int, bytes]:
         self.records.reject(exc.code, exc.message)
         log.info("simulator refused", institution=self.name, code=exc.code)
-        return 500, build_fault(exc)
+        return 500, build_fault(exc, self.signer)
 
     def _check_header(self, envelope: Envelope) -> XRoadHeader:
         contract = self.contract
@@ -353,8 +359,15 @@ class InstitutionSim:
         mapping, message_id, payload, header = self.build(
             message_type, sample=sample, canonical=canonical, keep_id=keep_id, any_type=any_type
         )
+        # The gateway's acknowledgement is a signed receipt: verified in place against this
+        # institution's trust store (the gateway's certificate) before it is believed.
         ack = self.client.send(
-            mapping.operation, payload, header=header.serialize(), message_id=message_id
+            mapping.operation,
+            payload,
+            header=header.serialize(),
+            message_id=message_id,
+            trust=self.trust,
+            limits=self.contract.limits,
         )
         log.info("simulator sent", institution=self.name, message_type=message_type)
         return dict(ack or {})

@@ -8,7 +8,7 @@ the transport instead of letting zeep re-serialize Python objects.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 import zeep
@@ -27,7 +27,10 @@ from gateway.errors import (
     PartnerUnavailableError,
 )
 from gateway.soap.envelope import Envelope, build_envelope, parse_envelope
-from gateway.xml import XmlLimits
+from gateway.xml import XmlLimits, serialize
+
+if TYPE_CHECKING:
+    from gateway.signing import TrustStore
 
 __all__ = ["PartnerClient", "pooled_session", "zeep_settings"]
 
@@ -129,13 +132,20 @@ class PartnerClient:
         *,
         header: bytes | None = None,
         message_id: str | None = None,
+        trust: TrustStore | None = None,
+        limits: XmlLimits | None = None,
     ) -> Any:
         """Post ``payload`` (the signed body element, with SOAP ``header`` blocks) as
         ``operation``; return the parsed reply.
 
-        SOAP Server faults are retryable; SOAP Client faults and invalid answers permanent.
+        With ``trust``, a reply that is not a fault must be a signed receipt that ``trust``
+        verifies in place (docs/SIGNATURE-PROFILE.md), and only what was signed is parsed:
+        an unsigned, altered or untrusted one is an invalid answer. SOAP Server faults are
+        retryable; SOAP Client faults and invalid answers permanent.
         """
         op, response, ctx = self._post(operation, build_envelope(payload, header), message_id)
+        if trust is not None:
+            response = self._verified(response, trust, limits or XmlLimits(), ctx)
         try:
             result = self.binding.process_reply(self.client, op, response)
         except zeep.exceptions.Fault as exc:
@@ -145,6 +155,42 @@ class PartnerClient:
                 f"{self.partner} answered something that is not a valid reply: {exc}", **ctx
             ) from exc
         return serialize_object(result, dict)
+
+    def _verified(
+        self,
+        response: requests.Response,
+        trust: TrustStore,
+        limits: XmlLimits,
+        ctx: dict[str, Any],
+    ) -> requests.Response:
+        """``response`` with its body replaced by the signed element alone, once verified."""
+        try:
+            envelope = parse_envelope(response.content, limits)
+        except GatewayError as exc:
+            raise PartnerRejectedError(
+                f"{self.partner} answered something that is not a SOAP envelope: {exc.message}",
+                details=[{"code": exc.code}],
+                **ctx,
+            ) from exc
+        if envelope.body.tag == _FAULT:
+            return response  # zeep decodes the fault; a fault never counts as delivered
+        try:
+            signed = trust.verify(envelope.body)
+        except GatewayError as exc:
+            raise PartnerRejectedError(
+                f"{self.partner} answered a receipt that does not verify "
+                f"[{exc.code}]: {exc.message}",
+                details=[{"code": exc.code}],
+                **ctx,
+            ) from exc
+        # Signature wrapping defence, as for inbound messages: zeep parses only the verifier's
+        # output, never the bytes around it. (requests keeps a read body in _content.)
+        verified = requests.Response()
+        verified.status_code = response.status_code
+        verified.headers = response.headers
+        verified.encoding = "utf-8"
+        verified._content = build_envelope(serialize(signed, declaration=False))
+        return verified
 
     def send_raw(
         self,

@@ -10,8 +10,10 @@ answered with the SOAP 1.1 ``soap:MustUnderstand`` fault.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from lxml import etree
@@ -24,7 +26,10 @@ from gateway.errors import (
 )
 from gateway.logging import mask_text
 from gateway.ns import COMMON, ECASE_HEADER, SOAP_ENV, VISS, qname
-from gateway.xml import XmlLimits, parse_xml, refuse_comments_and_pis
+from gateway.xml import XmlLimits, parse_xml, refuse_comments_and_pis, serialize
+
+if TYPE_CHECKING:
+    from gateway.signing import Signer
 
 __all__ = [
     "UNDERSTOOD_HEADERS",
@@ -46,6 +51,8 @@ _BODY = qname(SOAP_ENV, "Body")
 _FAULT = qname(SOAP_ENV, "Fault")
 _MUST_UNDERSTAND = qname(SOAP_ENV, "mustUnderstand")
 _ACTOR = qname(SOAP_ENV, "actor")
+# Characters XML 1.0 cannot carry (error texts may quote refused input).
+_NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 #: SOAP 1.1 section 4.2.2: a block for "the first SOAP application that processes the message".
 _ACTOR_NEXT = "http://schemas.xmlsoap.org/soap/actor/next"
 
@@ -177,6 +184,15 @@ def build_envelope(payload: bytes, header: bytes | None = None) -> bytes:
     )
 
 
+def _signed(fragment: str, signer: Signer | None) -> bytes:
+    # A signed receipt: the element gets an Id and an enveloped signature naming it, the same
+    # profile as every payload (docs/SIGNATURE-PROFILE.md), so the receiver verifies it in place.
+    data = fragment.encode("utf-8")
+    if signer is None:
+        return data
+    return serialize(signer.sign(parse_xml(data)), declaration=False)
+
+
 def build_ack(
     namespace: str,
     *,
@@ -185,8 +201,13 @@ def build_ack(
     reference: str,
     received_at: datetime | None = None,
     header: bytes | None = None,
+    signer: Signer | None = None,
 ) -> bytes:
-    """The Acknowledgement every operation answers with (``header``: echoed header blocks)."""
+    """The Acknowledgement every operation answers with (``header``: echoed header blocks).
+
+    With ``signer`` the Acknowledgement is a signed receipt: it carries an ``Id`` and an
+    enveloped signature over itself.
+    """
     at = (received_at or datetime.now(UTC)).isoformat(timespec="seconds")
     body = (
         f'<a:Acknowledgement xmlns:a="{escape(namespace)}">'
@@ -196,7 +217,7 @@ def build_ack(
         f"<a:Reference>{escape(reference)}</a:Reference>"
         f"</a:Acknowledgement>"
     )
-    return build_envelope(body.encode("utf-8"), header)
+    return build_envelope(_signed(body, signer), header)
 
 
 def fault_code_for(error: GatewayError) -> str:
@@ -209,16 +230,27 @@ def fault_code_for(error: GatewayError) -> str:
     return "soap:Client" if isinstance(error, BadInputError) else "soap:Server"
 
 
-def build_fault(error: GatewayError) -> bytes:
-    """A SOAP fault whose detail carries the stable error code and a human message."""
+def build_fault(error: GatewayError, signer: Signer | None = None) -> bytes:
+    """A SOAP fault whose detail carries the stable error code and a human message.
+
+    With ``signer`` the ``c:ErrorDetail`` is signed (an ``Id`` and an enveloped signature over
+    it): the sender can prove what the gateway refused and why.
+    """
     # Masked: validator messages quote the refused value (a name, a birth date, a code).
-    message = escape(mask_text(error.message))
-    fault = (
-        f"<soap:Fault><faultcode>{fault_code_for(error)}</faultcode>"
-        f"<faultstring>{message}</faultstring>"
-        f'<detail><c:ErrorDetail xmlns:c="{COMMON}">'
+    message = escape(_NOT_XML.sub("\ufffd", mask_text(error.message)))
+    detail = _signed(
+        f'<c:ErrorDetail xmlns:c="{COMMON}">'
         f"<c:Code>{escape(error.code)}</c:Code>"
         f"<c:Message>{message}</c:Message>"
-        f"</c:ErrorDetail></detail></soap:Fault>"
+        f"</c:ErrorDetail>",
+        signer,
     )
-    return build_envelope(fault.encode("utf-8"))
+    fault = (
+        (
+            f"<soap:Fault><faultcode>{fault_code_for(error)}</faultcode>"
+            f"<faultstring>{message}</faultstring><detail>"
+        ).encode()
+        + detail
+        + b"</detail></soap:Fault>"
+    )
+    return build_envelope(fault)

@@ -308,7 +308,7 @@ def parse_itip(raw: bytes, *, default_tz: ZoneInfo, max_bytes: int) -> ItipMessa
     for component in (cal, event):
         if component.errors:
             prop, _why = component.errors[0]
-            raise ICalendarMalformedError(f"property {prop} could not be parsed", path=prop)
+            raise ICalendarMalformedError(f"property {prop} could not be parsed", path=str(prop))
     method = str(cal.get("method", "")).upper()
     if method not in INBOUND_METHODS:
         raise ICalendarMalformedError(f"METHOD {method or '(none)'} is not handled", path="METHOD")

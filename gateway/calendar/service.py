@@ -885,7 +885,9 @@ class CalendarService:
         guests_list = [
             Attendee(address=g, role="REQ-PARTICIPANT", partstat="NEEDS-ACTION") for g in guests
         ]
-        if when is None and method in ("REQUEST", "CANCEL"):
+        if when is None:
+            # iTIP lets a REPLY or CANCEL omit the times, but a calendar collection stores only
+            # events with DTSTART (RFC 4791 4.1): carry the booking's.
             when = (booking["start"], booking["end"], _rule(booking))
         payload = itip_object(
             method=method,

@@ -13,6 +13,7 @@ exactly as ``plus-gateway facade token`` does.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import uuid
@@ -38,10 +39,8 @@ def _say(step: str, text: str) -> None:
 
 def _show(response: httpx.Response, limit: int = 900) -> None:
     text = response.text
-    try:
+    with contextlib.suppress(ValueError):  # not JSON: show it as it came
         text = json.dumps(response.json(), indent=2, ensure_ascii=False)
-    except ValueError:
-        pass
     print(f"-> {response.status_code} {text[:limit]}{' ...' if len(text) > limit else ''}")
 
 

@@ -8,7 +8,7 @@ must carry a time zone: a naive "10:00" is ambiguous across the DST change.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,

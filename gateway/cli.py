@@ -53,6 +53,11 @@ def cmd_sim(args: argparse.Namespace) -> int:
         target, rest = (rest[0] if rest else "ecase"), rest[1:]
     if rest:
         raise ConfigError(f"sim {target}: unexpected {' '.join(rest)}")
+    if target == "ckan":
+        from gateway.opendata.ckansim import serve_ckan_simulator
+
+        serve_ckan_simulator(settings)
+        return 0
     from gateway.server import serve_simulator
 
     serve_simulator(settings, target)
@@ -214,6 +219,19 @@ def cmd_classifiers(args: argparse.Namespace) -> int:
     return classifiers_command(args, _settings(args), lambda: _store(args))
 
 
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from gateway.jobs.command import jobs_command
+
+    return jobs_command(args, _settings(args), _store(args))
+
+
+def cmd_opendata(args: argparse.Namespace) -> int:
+    from gateway.opendata.command import opendata_command
+
+    # The store is opened (and migrated) only by the subcommands that need it.
+    return opendata_command(args, _settings(args), lambda: _store(args))
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -229,12 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "sim",
-        help="simulators: ecase | <direct institution> | viss, or send",
+        help="simulators: ecase | <direct institution> | viss | ckan, or send",
         description="Serve one simulator (ecase: the E-case platform with every E-case "
         "institution; a direct institution's name; viss), or make a simulated institution "
         "send: sim send INSTITUTION MESSAGE_TYPE [--sample FILE] [--keep-id].",
     )
-    p.add_argument("target", nargs="?", default="ecase", help="ecase, viss, a name, or send")
+    p.add_argument(
+        "target", nargs="?", default="ecase", help="ecase, viss, ckan, a name, or send"
+    )
     p.add_argument("rest", nargs="*", help="for send: INSTITUTION MESSAGE_TYPE")
     p.add_argument("--sample", help="XML payload or canonical JSON (default: the valid sample)")
     p.add_argument("--keep-id", action="store_true", help="keep the sample's message id")
@@ -282,6 +302,12 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway.classifiers.command import add_classifiers_parser
 
     add_classifiers_parser(sub, _whoami()).set_defaults(func=cmd_classifiers)
+
+    from gateway.jobs.command import add_jobs_parser
+    from gateway.opendata.command import add_opendata_parser
+
+    add_jobs_parser(sub, _whoami()).set_defaults(func=cmd_jobs)
+    add_opendata_parser(sub, _whoami()).set_defaults(func=cmd_opendata)
 
     p = sub.add_parser("audit", help="data-protection audit")
     asub = p.add_subparsers(dest="audit_command", required=True)

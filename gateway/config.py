@@ -33,15 +33,19 @@ _SAFE_INSTITUTION = re.compile(r"[a-z][a-z0-9]{0,15}")
 
 __all__ = [
     "ApiSettings",
+    "CkanSettings",
     "ClassifiersSettings",
     "DeliverySettings",
     "EcaseSettings",
     "InstitutionSettings",
+    "JobsSettings",
     "JournalSettings",
+    "OpendataSettings",
     "OperationSettings",
     "PushSettings",
     "RegistriesSettings",
     "RegistrySettings",
+    "RetentionSettings",
     "RetrySettings",
     "Settings",
     "SigningSettings",
@@ -372,6 +376,82 @@ class JournalSettings(_Section):
         return self
 
 
+class JobsSettings(_Section):
+    """Scheduled jobs (``schedules/*.yaml``): the ticker in ``serve`` and the runs table.
+
+    See docs/JOBS.md: one run per (job, period) across instances, leases, catch-up, retries.
+    """
+
+    #: Off: ``serve`` ticks nothing (``plus-gateway jobs run`` still works).
+    enabled: bool = True
+    #: The directory of job definitions, one YAML file per job.
+    schedules: Path = Path("schedules")
+    #: Time zone of cron expressions and of period boundaries (a month is Riga's month).
+    timezone: str = "Europe/Riga"
+    #: Seconds a run's lease lasts; renewed every third of it while the run works.
+    lease_seconds: float = Field(60.0, gt=0)
+    #: Seconds between sweeps for due retries, runs whose instance died, and missed periods.
+    poll_interval: float = Field(5.0, gt=0)
+    #: Threads running jobs in one instance.
+    max_workers: int = Field(2, ge=1)
+
+
+class CkanSettings(_Section):
+    """The open data portal (data.gov.lv runs CKAN), reached through its action API."""
+
+    url: str = "http://127.0.0.1:8085"
+    api_key: SecretStr | None = None
+    #: The CKAN organisation that owns the data sets.
+    organization: str = "vpd"
+    timeout: float = Field(30.0, gt=0)
+
+
+class OpendataSettings(_Section):
+    """The eight open data sets (DOMAIN.md, OD-01..OD-21) and their publication."""
+
+    #: Which data sets are published: the staging of OD-17 (four first, then all eight).
+    datasets: tuple[int, ...] = (1, 2, 3, 8)
+    #: Primary suppression: counts from 1 to threshold-1 are not published (docs/OPEN-DATA.md).
+    suppression_threshold: int = Field(5, ge=2)
+    #: Stable URIs of data sets and distributions are built under this base (OD-07).
+    base_uri: str = "https://data.vpd.gov.lv/opendata"
+    publisher: str = "Valsts probācijas dienests"
+    publisher_uri: str = "https://www.vpd.gov.lv"
+    contact_email: str = "atvertie.dati@vpd.gov.lv"
+    licence: str = "https://creativecommons.org/licenses/by/4.0/"
+    #: Where ``opendata build`` and the publishing job write the packages.
+    output: Path = Path("var/opendata")
+    #: Largest extract accepted from PLUS (bytes); it is streamed, never held whole.
+    max_extract_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    #: Errors kept and reported for a refused extract (counting goes on).
+    max_errors: int = Field(100, ge=1)
+    ckan: CkanSettings = CkanSettings()
+
+    @field_validator("datasets")
+    @classmethod
+    def _known_sets(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        unknown = [n for n in value if n not in range(1, 9)]
+        if unknown or not value:
+            raise ValueError("data sets are numbered 1 to 8 (at least one)")
+        return tuple(sorted(set(value)))
+
+
+class RetentionSettings(_Section):
+    """How long each class of data is kept (SEC-07); the retention job applies it, journaled.
+
+    0 keeps that class for ever. Payloads are nulled (hashes stay, so the journal's chain and
+    anchors still verify); audit rows keep everything but the personal code, which becomes a
+    keyed pseudonym.
+    """
+
+    outbox_delivered_days: float = Field(90, ge=0)
+    inbox_acked_days: float = Field(90, ge=0)
+    journal_payload_days: float = Field(365, ge=0)
+    rejected_payload_days: float = Field(30, ge=0)
+    extracts_days: float = Field(400, ge=0)
+    audit_pseudonymise_years: float = Field(5, ge=0)
+
+
 class LoggingSettings(_Section):
     """Log format and level."""
 
@@ -415,6 +495,9 @@ class Settings(BaseSettings):
     classifiers: ClassifiersSettings = ClassifiersSettings()
     logging: LoggingSettings = LoggingSettings()
     journal: JournalSettings = JournalSettings()
+    jobs: JobsSettings = JobsSettings()
+    opendata: OpendataSettings = OpendataSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @classmethod
     def settings_customise_sources(

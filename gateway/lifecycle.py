@@ -6,8 +6,8 @@ On the first signal, within ``delivery.shutdown_timeout`` seconds:
    keep-alive connections and lets requests in progress finish;
 2. at the same moment the delivery worker stops claiming; the message it is sending may finish
    while requests drain;
-3. every lease this instance holds (outbox and push) is given back, including that of a send
-   still hanging when the time is up: the row is due again at once for any instance (the
+3. every lease this instance holds (outbox, push, job runs) is given back, including that of a
+   send still hanging when the time is up: the row is due again at once for any instance (the
    partner drops the resend by its message id), instead of waiting out the lease;
 4. a last journal anchor is written if there is time left;
 5. the SQLite WAL is checkpointed and truncated, and the engine disposed;
@@ -39,6 +39,7 @@ from gateway.store.db import checkpoint
 
 if TYPE_CHECKING:
     from gateway.delivery import DeliveryWorker
+    from gateway.jobs import Ticker
     from gateway.runtime import Runtime
     from gateway.store.anchor import AnchorLoop
 
@@ -119,6 +120,8 @@ class Shutdown:
         worker: DeliveryWorker | None,
         anchors: AnchorLoop | None = None,
         servers: Sequence[uvicorn.Server] = (),
+        *,
+        jobs: Ticker | None = None,
     ) -> None:
         """Steps 2-5 of the module docstring, each with the time that is left."""
         self.begin(self.signal)
@@ -128,6 +131,10 @@ class Shutdown:
         if worker is not None:
             # Joins the thread for what is left, then gives back every lease it holds.
             worker.stop(max(0.0, self.left() - reserve))
+        if jobs is not None:
+            # Job runs in progress stop at their next check; what is still held is given
+            # back (due again at once on any instance, like outbox leases).
+            jobs.stop(max(0.0, min(self.left() - reserve, self.timeout / 2)))
         if anchors is not None:
             anchors.stop(self.left())
         for server in servers:

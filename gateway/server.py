@@ -11,13 +11,16 @@ import uvicorn
 from gateway.api.app import create_app
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
+from gateway.jobs import JobRunner, Ticker
 from gateway.lifecycle import GracefulServer, Shutdown
 from gateway.logging import configure_logging
+from gateway.opendata.ckansim import simulator_for as ckan_simulator_for
+from gateway.opendata.demo import seed_synthetic_extracts
 from gateway.runtime import Runtime
 from gateway.sim import served_simulators, simulator_app, simulator_url
 from gateway.store.anchor import AnchorLoop
 
-__all__ = ["serve", "serve_simulator", "start_simulator_thread"]
+__all__ = ["serve", "serve_simulator", "start_app_thread", "start_simulator_thread"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,15 +42,20 @@ def start_simulator_thread(settings: Settings, partner: str) -> uvicorn.Server:
     """Serve simulator ``partner`` (``ecase``, a direct institution, ``viss``) in a background
     thread; returns once it listens."""
     app, host, port, _ = simulator_app(settings, partner)
+    return start_app_thread(app, host, port, partner)
+
+
+def start_app_thread(app: object, host: str, port: int, name: str) -> uvicorn.Server:
+    """Serve ``app`` on ``host:port`` in a background thread; returns once it listens."""
     config = _uvicorn_config(app, host, port)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"sim-{partner}", daemon=True)
+    thread = threading.Thread(target=server.run, name=f"sim-{name}", daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     if not server.started:
-        raise RuntimeError(f"{partner} simulator did not start on {host}:{port}")
+        raise RuntimeError(f"{name} simulator did not start on {host}:{port}")
     return server
 
 
@@ -70,12 +78,30 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
         for name in served_simulators(settings):
             sims.append(start_simulator_thread(settings, name))
             print(f"  {name} simulator: {simulator_url(settings, name)}?wsdl")
+        # The open data portal (CKAN), where the open data jobs publish.
+        ckan_app, ckan_host, ckan_port = ckan_simulator_for(settings)
+        sims.append(start_app_thread(ckan_app, ckan_host, ckan_port, "ckan"))
+        print(f"  ckan simulator: http://{ckan_host}:{ckan_port}/api/3/action/")
     worker = DeliveryWorker(runtime)
     if settings.delivery.enabled:
         worker.start()
     anchors = AnchorLoop(runtime.store, settings)
     anchors.start()
+    # Scheduled jobs (schedules/*.yaml): APScheduler ticks, the runs table decides who runs.
+    jobs = Ticker(JobRunner(settings, runtime.store, metrics_registry=runtime.metrics.registry))
+    if settings.jobs.enabled:
+        if with_simulators:
+            # make run: synthetic extracts first, so the open data jobs publish at start.
+            threading.Thread(
+                target=_seed_then_tick,
+                args=(settings, runtime, jobs),
+                name="demo-seed",
+                daemon=True,
+            ).start()
+        else:
+            jobs.start()
     app = create_app(runtime, worker)
+    app.state.jobs = jobs.runner
     base = f"http://{settings.api.host}:{settings.api.port}"
     print(f"plus-gateway on {base}  (API docs: {base}/docs, OpenAPI: {base}/openapi.json)")
     for partner in runtime.wsdl_documents:
@@ -86,10 +112,19 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     def on_signal(sig: int) -> None:
         shutdown.begin(sig)
         worker.request_stop()
+        jobs.runner.request_stop()
 
     config = _uvicorn_config(app, settings.api.host, settings.api.port)
     config.timeout_graceful_shutdown = max(1, int(settings.delivery.shutdown_timeout))
     try:
         GracefulServer(config, on_signal).run()
     finally:
-        shutdown.finish(runtime, worker, anchors, sims)
+        shutdown.finish(runtime, worker, anchors, sims, jobs=jobs)
+
+
+def _seed_then_tick(settings: Settings, runtime: Runtime, jobs: Ticker) -> None:
+    try:
+        seed_synthetic_extracts(settings, runtime.store)
+    except Exception:
+        log.exception("could not store the synthetic extracts")
+    jobs.start()

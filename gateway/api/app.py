@@ -40,7 +40,9 @@ from gateway.errors import (
     UnknownOperationError,
     XmlTooLargeError,
 )
+from gateway.jobs.api import jobs_router
 from gateway.logging import mask_text
+from gateway.opendata.api import create_statistics_router
 from gateway.pipeline import Exchange
 from gateway.pipeline.steps import is_urgent
 from gateway.registries.api import create_registries_router
@@ -342,6 +344,8 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
 
     app.include_router(create_registries_router(runtime.registries))
     app.include_router(create_queries_router(runtime.queries))
+    app.include_router(create_statistics_router(runtime))
+    app.include_router(jobs_router)
 
     # -- SOAP -----------------------------------------------------------------------------
 
@@ -437,6 +441,10 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         checks["routes"] = len(runtime.routes.routes)
         checks["registries"] = runtime.registries.breaker_states()
         checks["institution_queries"] = runtime.queries.breaker_states()
+        jobs = getattr(app.state, "jobs", None)
+        if jobs is not None:
+            # Details only: a failing job (CKAN down) does not make the gateway unready.
+            checks["jobs"] = jobs.health()
         if worker is not None:
             checks["delivery"] = "ok" if worker.alive else "stopped"
         ok = checks["store"] == "ok" and (worker is None or worker.alive)

@@ -1,0 +1,171 @@
+"""Retention per class of data (SEC-07): what is kept how long, applied and journaled.
+
+Each class is one statement over the tables of its area and one journal entry in the same
+transaction, so the journal says what was removed, when and by whom. Nothing removed is
+covered by the journal's hash chain: payloads are hashed separately (``payload_sha256``), so
+``journal verify`` and the signed anchors still hold after a purge.
+
+==========================  ====================================================================
+class (``retention:``)      what happens after the age
+==========================  ====================================================================
+``outbox_delivered_days``   the signed payload of a delivered message is emptied (hash stays)
+``inbox_acked_days``        the canonical JSON of an acknowledged message becomes ``{}``
+``journal_payload_days``    journal payloads are nulled (``Journal.purge_payloads``)
+``rejected_payload_days``   kept prefixes of refused requests are nulled
+``extracts_days``           statistics extracts lose their rows (the newest one stays)
+``audit_pseudonymise_years`` registry audit rows: the personal code becomes a keyed pseudonym
+==========================  ====================================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, select, update
+
+from gateway.store.rejections import enforce_rejected_retention
+from gateway.store.schema import inbox, journal, outbox, registry_queries, utcnow
+from gateway.store.statistics import Extracts
+
+__all__ = ["PSEUDONYM_PREFIX", "apply_retention", "pseudonym"]
+
+#: Pseudonymised personal codes start with this (a real code never does).
+PSEUDONYM_PREFIX = "P:"
+_BATCH = 1000
+
+
+def pseudonym(key: bytes, personal_code: str) -> str:
+    """The keyed pseudonym of a personal code: the same code always gives the same one, so
+    "who looked at this person" stays answerable by whoever holds the key."""
+    digest = hmac.new(key, personal_code.encode("utf-8"), hashlib.sha256).hexdigest()
+    return PSEUDONYM_PREFIX + digest[:14]
+
+
+def apply_retention(
+    store: Any,
+    retention: Any,
+    *,
+    actor: str,
+    pseudonym_key: bytes,
+    rejected_retention_bytes: int,
+    now: datetime | None = None,
+    check: Callable[[], None] = lambda: None,
+) -> dict[str, int]:
+    """Apply every class of ``retention`` (RetentionSettings); counts per class.
+
+    ``check`` is called between classes (a job's lease check). A class set to 0 is skipped.
+    """
+    now = now or utcnow()
+    done: dict[str, int] = {}
+    extracts = Extracts(store.db, store.journal)
+
+    def cutoff(days: float) -> datetime:
+        return now - timedelta(days=days)
+
+    def journaled(name: str, days: float, work: Callable[[Connection, datetime], int]) -> None:
+        check()
+        if days <= 0:
+            return
+        limit = cutoff(days)
+        with store.db.transaction() as conn:
+            count = work(conn, limit)
+            done[name] = count
+            if not count:
+                return  # nothing removed: nothing to journal (a nightly no-op stays quiet)
+            store.journal.append_in(
+                conn,
+                direction="local",
+                partner="gateway",
+                operation="retention",
+                status="retention_applied",
+                actor=actor,
+                detail=f"{name}: {count} before {limit.isoformat()}",
+            )
+
+    def outbox_payloads(conn: Connection, limit: datetime) -> int:
+        return int(
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.status == "delivered",
+                    outbox.c.delivered_at < limit,
+                    func.length(outbox.c.payload) > 0,
+                )
+                .values(payload=b"")
+            ).rowcount
+        )
+
+    def inbox_canonical(conn: Connection, limit: datetime) -> int:
+        return int(
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.acked_at < limit, inbox.c.canonical != "{}")
+                .values(canonical="{}")
+            ).rowcount
+        )
+
+    def rejected(conn: Connection, limit: datetime) -> int:
+        return int(
+            conn.execute(
+                update(journal)
+                .where(
+                    journal.c.status == "rejected",
+                    journal.c.at < limit,
+                    journal.c.payload.is_not(None),
+                )
+                .values(payload=None)
+            ).rowcount
+        )
+
+    def extract_rows(conn: Connection, limit: datetime) -> int:
+        return extracts.purge_in(conn, extracts.purge_before(limit))
+
+    def audit_codes(conn: Connection, limit: datetime) -> int:
+        changed = 0
+        pending = and_(
+            registry_queries.c.at < limit,
+            ~registry_queries.c.personal_code.startswith(PSEUDONYM_PREFIX),
+        )
+        while True:
+            rows = conn.execute(
+                select(registry_queries.c.id, registry_queries.c.personal_code)
+                .where(pending)
+                .order_by(registry_queries.c.id)
+                .limit(_BATCH)
+            ).all()
+            if not rows:
+                return changed
+            for row_id, code in rows:
+                conn.execute(
+                    update(registry_queries)
+                    .where(registry_queries.c.id == row_id)
+                    .values(personal_code=pseudonym(pseudonym_key, code))
+                )
+            changed += len(rows)
+
+    journaled("outbox_delivered", retention.outbox_delivered_days, outbox_payloads)
+    journaled("inbox_acked", retention.inbox_acked_days, inbox_canonical)
+    journaled("rejected_payloads", retention.rejected_payload_days, rejected)
+    if retention.rejected_payload_days > 0:
+        # The running total of kept rejected bytes is recounted after an age-based purge.
+        enforce_rejected_retention(store, rejected_retention_bytes)
+    check()
+    if retention.journal_payload_days > 0:
+        age = timedelta(days=retention.journal_payload_days)
+        with store.db.connect() as conn:
+            due = conn.execute(
+                select(journal.c.id)
+                .where(journal.c.at < now - age, journal.c.payload.is_not(None))
+                .limit(1)
+            ).first()
+        # Journal.purge_payloads journals itself; only called when there is something to purge.
+        done["journal_payloads"] = (
+            store.journal.purge_payloads(age, actor=actor) if due is not None else 0
+        )
+    journaled("extracts", retention.extracts_days, extract_rows)
+    journaled("audit_pseudonymised", retention.audit_pseudonymise_years * 365.25, audit_codes)
+    return done

@@ -69,6 +69,11 @@ class ApiSettings(_Section):
     api_key: SecretStr | None = None
     #: Base URL partners use to reach us; the served WSDL's soap:address is built from it.
     public_url: str | None = None
+    #: Largest request body of the JSON API (/v1/...); larger ones get 413 before they are
+    #: read whole. The SOAP endpoints have their own cap, ``xml.max_bytes``.
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    #: Deepest nesting of arrays and objects in a JSON API body (422 JSON_TOO_DEEP beyond).
+    max_json_depth: int = Field(32, ge=1, le=1000)
 
     def base_url(self) -> str:
         """The URL partners should use for this gateway."""

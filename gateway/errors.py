@@ -21,6 +21,8 @@ Delivery and the API decide what to do by the *type* of an error, never by its t
     │   │   ├── UntrustedSignerError       SIG_UNTRUSTED
     │   │   ├── MappingError               MAPPING_FAILED
     │   │   ├── CanonicalInvalidError      CANONICAL_INVALID (PLUS's JSON, with field paths)
+    │   │   ├── RequestTooLargeError       REQUEST_TOO_LARGE (JSON API body > api.max_body_bytes)
+    │   │   ├── JsonTooDeepError           JSON_TOO_DEEP (deeper than api.max_json_depth)
     │   │   ├── HeaderError                HEADER_INVALID (an X-Road style header block)
     │   │   ├── ChannelError               who may send what to whom, on a channel
     │   │   │   ├── UnknownSenderError         ECASE_UNKNOWN_SENDER
@@ -62,6 +64,7 @@ __all__ = [
     "ConfigError",
     "GatewayError",
     "HeaderError",
+    "JsonTooDeepError",
     "MappingError",
     "MessageNotAllowedError",
     "PartnerRejectedError",
@@ -70,6 +73,7 @@ __all__ = [
     "PartnerUnavailableError",
     "PermanentError",
     "ReplyUnknownRequestError",
+    "RequestTooLargeError",
     "RetryableError",
     "RoutingError",
     "SchemaValidationError",
@@ -276,6 +280,18 @@ class CanonicalInvalidError(BadInputError):
     """PLUS's canonical JSON does not satisfy the message type's JSON Schema."""
 
     code = "CANONICAL_INVALID"
+
+
+class RequestTooLargeError(BadInputError):
+    """A local API request body is larger than ``api.max_body_bytes`` (HTTP 413)."""
+
+    code = "REQUEST_TOO_LARGE"
+
+
+class JsonTooDeepError(BadInputError):
+    """A local API JSON body nests arrays and objects deeper than ``api.max_json_depth``."""
+
+    code = "JSON_TOO_DEEP"
 
 
 class HeaderError(SchemaValidationError):

@@ -14,6 +14,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gateway.api.errors import error_response
+from gateway.api.fields import XmlText
+from gateway.api.models import ErrorBody
 from gateway.runtime import Runtime
 from gateway.store.anchor import verify_anchored
 
@@ -21,21 +24,39 @@ __all__ = ["OperatorAction", "router"]
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
+_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody}}
+#: ``older_than`` beyond about 31 years would reach before year 1 on some clocks (a 500).
+_MAX_AGE_SECONDS = 1e9
+
 
 class OperatorAction(BaseModel):
     """Who does it and why (both journaled)."""
 
-    actor: str = Field(min_length=1, max_length=64)
-    reason: str = Field(min_length=1, max_length=500)
+    actor: XmlText = Field(min_length=1, max_length=64)
+    reason: XmlText = Field(min_length=1, max_length=500)
 
 
 class BulkReplay(OperatorAction):
     """Replay every message matching the filters (dead ones by default)."""
 
-    status: str = "dead"
-    partner: str | None = None
-    operation: str | None = None
-    code: str | None = None
+    status: XmlText = Field("dead", max_length=64)
+    partner: XmlText | None = Field(None, max_length=64)
+    operation: XmlText | None = Field(None, max_length=200)
+    code: XmlText | None = Field(None, max_length=64)
+
+
+class JournalVerdict(BaseModel):
+    """What ``journal verify`` found: ok, or the first entry that does not fit."""
+
+    ok: bool
+    checked: int = Field(description="Journal entries whose chain link was checked")
+    head_id: int
+    head_hash: str | None
+    bad_id: int | None = Field(None, description="The first entry that does not fit, if one")
+    problem: str | None = None
+    payloads: int = Field(0, description="Payloads compared with their hash")
+    anchors: int = Field(0, description="Signed anchors checked")
+    anchored_id: int | None = Field(None, description="The newest entry an anchor vouches for")
 
 
 def _runtime(request: Request) -> Runtime:
@@ -50,8 +71,7 @@ def _wake(request: Request) -> None:
 
 
 def _not_found(message_id: str, why: str) -> JSONResponse:
-    body = {"error": {"code": "NOT_FOUND", "message": f"{message_id}: {why}", "details": []}}
-    return JSONResponse(body, status_code=404)
+    return error_response(404, "NOT_FOUND", f"{message_id}: {why}")
 
 
 @router.get("/outbox", summary="List outbound messages (dead letters, stuck, by filter)")
@@ -63,7 +83,15 @@ def list_outbox(
     partner: str | None = None,
     operation: Annotated[str | None, Query(description="operation or message type")] = None,
     code: Annotated[str | None, Query(description="last error code (dead letter reason)")] = None,
-    older_than: Annotated[float | None, Query(ge=0, description="seconds since accepted")] = None,
+    older_than: Annotated[
+        float | None,
+        Query(
+            ge=0,
+            le=_MAX_AGE_SECONDS,
+            allow_inf_nan=False,
+            description="seconds since accepted (at most 10^9, about 31 years)",
+        ),
+    ] = None,
     stuck: Annotated[bool, Query(description="only sending rows with an expired lease")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
@@ -111,7 +139,9 @@ async def replay_many(request: Request, body: BulkReplay) -> dict[str, Any]:
     return {"matched": len(rows), "replayed": done}
 
 
-@router.get("/outbox/{message_id}", summary="One outbound message with its journal")
+@router.get(
+    "/outbox/{message_id}", summary="One outbound message with its journal", responses=_ERRORS
+)
 def show_outbox(request: Request, message_id: str) -> Any:
     """The outbox row and every journal entry of the message."""
     store = _runtime(request).store
@@ -121,7 +151,9 @@ def show_outbox(request: Request, message_id: str) -> Any:
     return {"message": row, "journal": store.journal_for(message_id)}
 
 
-@router.post("/outbox/{message_id}/replay", summary="Queue a dead or stuck message again")
+@router.post(
+    "/outbox/{message_id}/replay", summary="Queue a dead or stuck message again", responses=_ERRORS
+)
 def replay_one(request: Request, message_id: str, body: OperatorAction) -> Any:
     """Replay keeping the message id; 404 when unknown, delivered or in flight."""
     if not _runtime(request).store.replay(message_id, actor=body.actor, reason=body.reason):
@@ -130,7 +162,9 @@ def replay_one(request: Request, message_id: str, body: OperatorAction) -> Any:
     return {"id": message_id, "status": "pending"}
 
 
-@router.post("/outbox/{message_id}/discard", summary="Give up on a message for good")
+@router.post(
+    "/outbox/{message_id}/discard", summary="Give up on a message for good", responses=_ERRORS
+)
 def discard_one(request: Request, message_id: str, body: OperatorAction) -> Any:
     """Discard; releases later messages of the same case. 404 when not discardable."""
     if not _runtime(request).store.discard(message_id, actor=body.actor, reason=body.reason):
@@ -139,7 +173,12 @@ def discard_one(request: Request, message_id: str, body: OperatorAction) -> Any:
     return {"id": message_id, "status": "discarded"}
 
 
-@router.get("/journal/verify", summary="Check the journal's hash chain, payload hashes and anchors")
+@router.get(
+    "/journal/verify",
+    summary="Check the journal's hash chain, payload hashes and anchors",
+    response_model=JournalVerdict,
+    responses={409: {"model": JournalVerdict, "description": "The journal does not verify"}},
+)
 def verify_journal(request: Request) -> JSONResponse:
     """200 when the journal is intact, 409 naming the first entry that does not fit.
 

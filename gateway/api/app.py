@@ -7,13 +7,12 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from pathlib import Path
+from pathlib import Path as FilePath
 from typing import Any
 
 import structlog
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import __version__
 from gateway.api.admin import router as admin_router
+from gateway.api.errors import error_response, gateway_error_response, install_error_handlers
+from gateway.api.limits import JsonBodyLimits
 from gateway.api.models import (
     Accepted,
     ErrorBody,
@@ -28,15 +29,15 @@ from gateway.api.models import (
     InboxItem,
     InboxPage,
     MessageStatus,
+    Readiness,
 )
+from gateway.api.openapi import complete_responses, require_header
 from gateway.api.queries import create_queries_router
 from gateway.delivery import DeliveryWorker
 from gateway.errors import (
-    BadInputError,
     CanonicalInvalidError,
     GatewayError,
     SoapContentTypeError,
-    StoreUnavailableError,
     UnknownOperationError,
     XmlTooLargeError,
 )
@@ -58,33 +59,24 @@ __all__ = ["create_app"]
 log = structlog.get_logger(__name__)
 
 _ERRORS = {"model": ErrorBody}
-_USER_ID = re.compile(r"[A-Za-z0-9_\-:.]{1,64}")
+_USER_ID_PATTERN = r"[A-Za-z0-9_\-:.]{1,64}"
+_USER_ID = re.compile(_USER_ID_PATTERN)
+#: Idempotency-Key length, as checked and as published.
+_KEY_MAX = 200
+#: The largest integer SQLite (and PostgreSQL's bigint) stores: no cursor can be beyond it.
+_MAX_CURSOR = 2**63 - 1
 
 
-def _status_for(error: GatewayError) -> int:
-    if isinstance(error, UnknownOperationError):
-        return 404
-    if isinstance(error, IdempotencyConflictError):
-        return 409
-    if isinstance(error, XmlTooLargeError):
-        return 413
-    if isinstance(error, SoapContentTypeError):
-        return 415
-    if isinstance(error, BadInputError):
-        return 422
-    if isinstance(error, StoreUnavailableError):
-        return 503
-    return 500
+def _xml_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"text/xml": {"schema": {"type": "string"}}}}
 
 
 def _error(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details or []}}
-    return JSONResponse(body, status_code=status)
+    return error_response(status, code, message, details)
 
 
-def _gateway_error(exc: GatewayError) -> JSONResponse:
-    body = {"error": {**exc.as_dict(), "details": exc.details}}
-    return JSONResponse(body, status_code=_status_for(exc))
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 class _RequestContext:
@@ -138,7 +130,15 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     app.state.runtime = runtime
     app.state.worker = worker
     app.include_router(admin_router)
+    install_error_handlers(app)
 
+    # Added first, so it runs inside _RequestContext: the API key is checked before a body
+    # is read, and a refused body still gets its X-Request-ID.
+    app.add_middleware(
+        JsonBodyLimits,
+        max_bytes=settings.api.max_body_bytes,
+        max_depth=settings.api.max_json_depth,
+    )
     app.add_middleware(_RequestContext, api_key=api_key)
 
     @app.exception_handler(GatewayError)
@@ -149,14 +149,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             # A refused outbound message was never stored: the id minted for it names nothing
             # PLUS could look up. (A conflict names the earlier message, which is stored.)
             exc.message_id = None
-        return _gateway_error(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"path": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
-        ]
-        return _error(422, "REQUEST_INVALID", "request parameters are invalid", details)
+        return gateway_error_response(exc)
 
     # -- outbound -------------------------------------------------------------------------
 
@@ -166,17 +159,19 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         mapping = runtime.mappings.get(message_type)
         if mapping.direction != "outbound":
             raise UnknownOperationError(f"{message_type} is not sent by PLUS")
-        if not idempotency_key or len(idempotency_key) > 200:
+        if not idempotency_key or len(idempotency_key) > _KEY_MAX:
             return _error(
                 400,
                 "IDEMPOTENCY_KEY_REQUIRED",
-                "an Idempotency-Key header (1..200 characters) is required",
+                f"an Idempotency-Key header (1..{_KEY_MAX} characters) is required",
                 [{"path": "header.Idempotency-Key", "message": "required"}],
             )
         raw = await request.body()
         try:
-            canonical = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            # NaN and Infinity are not JSON; a number of more than 4300 digits is refused by
+            # Python with a ValueError (not a JSONDecodeError), so catch every ValueError.
+            canonical = json.loads(raw, parse_constant=_no_constant)
+        except ValueError as exc:
             raise CanonicalInvalidError(
                 "body is not valid JSON",
                 details=[{"path": "", "message": str(exc)}],
@@ -250,7 +245,28 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             methods=["POST"],
             status_code=202,
             response_model=Accepted,
-            responses={400: _ERRORS, 404: _ERRORS, 409: _ERRORS, 422: _ERRORS, 503: _ERRORS},
+            responses={
+                202: {
+                    "description": "Signed and durably stored; delivery follows",
+                    "headers": {
+                        "Location": {
+                            "description": "The message's status: /v1/messages/{id}",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        "Idempotent-Replayed": {
+                            "description": "`true` when this answers an earlier request "
+                            "with the same Idempotency-Key and body",
+                            "schema": {"type": "string", "enum": ["true"]},
+                        },
+                    },
+                },
+                400: _ERRORS,
+                404: _ERRORS,
+                409: _ERRORS,
+                422: _ERRORS,
+                503: _ERRORS,
+            },
             summary=f"Send: {mapping.title}",
             description=mapping.description,
             tags=["outbound"],
@@ -321,7 +337,9 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         "/v1/inbox", response_model=InboxPage, tags=["inbox"], summary="Pull received messages"
     )
     def inbox_page(
-        after: int = Query(0, ge=0, description="Cursor: return messages after this one"),
+        after: int = Query(
+            0, ge=0, le=_MAX_CURSOR, description="Cursor: return messages after this one"
+        ),
         limit: int = Query(50, ge=1, le=500),
         include_acked: bool = Query(False, description="Also return acknowledged messages"),
     ) -> InboxPage:
@@ -349,12 +367,28 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
 
     # -- SOAP -----------------------------------------------------------------------------
 
+    # Documented as an enum, so clients (and the fuzzer) see the real endpoints; any other
+    # name is a 404 in the error shape, as documented.
+    endpoint_param = Path(
+        description="`ecase`, or the name of an institution connected directly",
+        json_schema_extra={"enum": sorted(runtime.wsdl_documents)},
+    )
+    xsd_root = FilePath(settings.paths.xsd)
+    xsd_param = Path(
+        description="A schema under xsd/, as the served WSDLs import it",
+        json_schema_extra={
+            "enum": sorted(p.relative_to(xsd_root).as_posix() for p in xsd_root.rglob("*.xsd"))
+        },
+    )
+
     @app.get(
         "/soap/{endpoint}",
         tags=["soap"],
         summary="Our WSDL (?wsdl) at `ecase` or a direct institution's endpoint",
+        response_class=Response,
+        responses={200: _xml_doc("The WSDL"), 404: _ERRORS},
     )
-    def soap_wsdl(endpoint: str) -> Response:
+    def soap_wsdl(endpoint: str = endpoint_param) -> Response:
         document = runtime.wsdl_documents.get(endpoint)
         if document is None:
             return _error(404, "NOT_FOUND", f"no SOAP service at /soap/{endpoint}")
@@ -364,8 +398,24 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         "/soap/{endpoint}",
         tags=["soap"],
         summary="Inbound SOAP: `ecase` for every E-case institution, or a direct one's name",
+        description="SOAP 1.1 per the WSDL at the same address (`?wsdl`); partners' toolkits, "
+        "not PLUS, call it. A refused message is a SOAP Fault with HTTP 500, as SOAP 1.1 "
+        "requires (415 for a Content-Type other than text/xml).",
+        response_class=Response,
+        responses={
+            200: _xml_doc("A SOAP envelope with the signed acknowledgement"),
+            404: _ERRORS,
+            415: _xml_doc("A SOAP Fault: the Content-Type is not text/xml"),
+            500: _xml_doc("A SOAP Fault: the message is refused (c:ErrorDetail/c:Code says why)"),
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"text/xml": {"schema": {"type": "string"}}},
+            }
+        },
     )
-    async def soap_inbound(endpoint: str, request: Request) -> Response:
+    async def soap_inbound(request: Request, endpoint: str = endpoint_param) -> Response:
         if endpoint not in runtime.wsdl_documents:
             return _error(404, "NOT_FOUND", f"no SOAP service at /soap/{endpoint}")
         exchange = Exchange(
@@ -418,11 +468,21 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         )
         return Response(ack, media_type="text/xml; charset=utf-8")
 
-    @app.get("/xsd/{path:path}", tags=["soap"], summary="Schemas imported by the served WSDLs")
-    def xsd_file(path: str) -> Response:
-        root = Path(settings.paths.xsd).resolve()
-        target = (root / path).resolve()
-        if not target.is_relative_to(root) or target.suffix != ".xsd" or not target.is_file():
+    @app.get(
+        "/xsd/{path:path}",
+        tags=["soap"],
+        summary="Schemas imported by the served WSDLs",
+        response_class=Response,
+        responses={200: _xml_doc("The XSD"), 404: _ERRORS},
+    )
+    def xsd_file(path: str = xsd_param) -> Response:
+        root = FilePath(settings.paths.xsd).resolve()
+        try:
+            target = (root / path).resolve()
+            found = target.is_relative_to(root) and target.suffix == ".xsd" and target.is_file()
+        except (ValueError, OSError):  # a NUL byte, a name too long for the file system
+            found = False
+        if not found:
             return _error(404, "NOT_FOUND", "no such schema")
         return Response(target.read_bytes(), media_type="text/xml; charset=utf-8")
 
@@ -432,7 +492,13 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["operations"], summary="Readiness with details")
+    @app.get(
+        "/ready",
+        tags=["operations"],
+        summary="Readiness with details",
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready (the checks say why)"}},
+    )
     def ready() -> JSONResponse:
         checks: dict[str, Any] = {}
         # A write probe, not a ping: a full disk answers reads and refuses every accept.
@@ -453,7 +519,18 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        },
+    )
     def metrics() -> Response:
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
@@ -469,6 +546,24 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             components[m.message_type] = (
                 m.request_schema if m.direction == "outbound" else m.json_schema
             )
+        for path, item in schema["paths"].items():
+            if path.startswith("/v1/outbound/"):
+                # Checked by accept_outbound (400 IDEMPOTENCY_KEY_REQUIRED, 422): documented
+                # here, since a required FastAPI header would answer a missing one otherwise.
+                require_header(
+                    item["post"],
+                    "Idempotency-Key",
+                    {"type": "string", "minLength": 1, "maxLength": _KEY_MAX},
+                )
+                for parameter in item["post"].get("parameters", []):
+                    if parameter.get("name") == "X-User-Id":
+                        parameter["schema"] = {"type": "string", "pattern": f"^{_USER_ID_PATTERN}$"}
+        complete_responses(
+            schema,
+            api_key=api_key is not None,
+            max_body_bytes=settings.api.max_body_bytes,
+            max_json_depth=settings.api.max_json_depth,
+        )
         app.openapi_schema = schema
         return schema
 

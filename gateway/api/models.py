@@ -14,6 +14,7 @@ __all__ = [
     "InboxItem",
     "InboxPage",
     "MessageStatus",
+    "Readiness",
 ]
 
 
@@ -31,8 +32,13 @@ class ErrorInfo(BaseModel):
 
     code: str
     message: str
-    details: list[dict[str, Any]] = []
+    details: list[dict[str, Any]] = Field(
+        [], description="Field-level problems: `path` (dotted, e.g. body.person.name) and `message`"
+    )
     message_id: str | None = None
+    partner: str | None = Field(None, description="The institution concerned, when known")
+    operation: str | None = Field(None, description="The operation concerned, when known")
+    registry: str | None = Field(None, description="The registry that failed (registry queries)")
 
 
 class ErrorBody(BaseModel):
@@ -79,3 +85,10 @@ class InboxPage(BaseModel):
 
     items: list[InboxItem]
     next_cursor: int
+
+
+class Readiness(BaseModel):
+    """``/ready``: 200 when the store accepts writes and delivery runs, 503 otherwise."""
+
+    status: str = Field(description="ready | not ready")
+    checks: dict[str, Any]

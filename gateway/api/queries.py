@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.api.errors import ErrorResponse
+from gateway.api.fields import XmlText
 from gateway.api.models import ErrorBody
 from gateway.channels.queries import InstitutionQueries
 from gateway.errors import BadInputError, GatewayError
@@ -31,7 +33,7 @@ class InstitutionQuery(BaseModel):
         pattern=r"^[a-z][a-z0-9]{0,15}$",
         description="Who to ask; may be omitted when only one institution answers the query",
     )
-    purpose: str = Field(min_length=1, max_length=500, description="Why the data is needed")
+    purpose: XmlText = Field(min_length=1, max_length=500, description="Why the data is needed")
     officer_id: str = Field(pattern=_IDENT, description="The VPD officer asking (userId header)")
     case_id: str = Field(pattern=_CASE, description="The PLUS case the query is made for")
     query: dict[str, Any] = Field(
@@ -56,7 +58,7 @@ def _error(error: GatewayError) -> JSONResponse:
     status = 422 if isinstance(error, BadInputError) else http_status(error)
     if error.code == "SOAP_UNKNOWN_OPERATION":
         status = 404
-    return JSONResponse(
+    return ErrorResponse(
         {"error": {**error.as_dict(), "details": error.details}}, status_code=status
     )
 
@@ -75,7 +77,13 @@ def create_queries_router(queries: InstitutionQueries) -> APIRouter:
         description="Queries: " + ", ".join(queries.names()) + ". Each institution has its "
         "channel's timeout and a circuit breaker; every query is audited (GET /v1/audit/queries).",
     )
-    async def ask(query: str, body: InstitutionQuery) -> Any:
+    async def ask(
+        body: InstitutionQuery,
+        query: str = Path(
+            description="The query's name; any other is a 404",
+            json_schema_extra={"enum": list(queries.names())},
+        ),
+    ) -> Any:
         ctx = QueryContext(officer_id=body.officer_id, purpose=body.purpose, case_id=body.case_id)
         try:
             answer = await run_in_threadpool(queries.ask, query, body.query, ctx, body.institution)

@@ -24,11 +24,28 @@ from gateway.mapping.spec import (
 )
 from gateway.ns import DS
 
-__all__ = ["MessageMapping"]
+__all__ = ["XML_TEXT_PATTERN", "MessageMapping", "xml_unsafe"]
 
 _DATE_RE = re.compile(DATE_PATTERN)
 _DATETIME_RE = re.compile(DATETIME_PATTERN)
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
+
+#: Text XML 1.0 can carry: no C0 control character but tab, LF and CR, and not U+FFFE/U+FFFF.
+#: Published on every string field without a pattern of its own; written with escapes only, so
+#: Python, ECMA-262 and Rust regex engines all read it the same way.
+XML_TEXT_PATTERN = r"[^\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]*"
+#: What we enforce: the same, and no lone surrogate either (a JSON ``\ud800`` escape), which
+#: a published pattern cannot name portably (Rust regex has no surrogate code points).
+_XML_UNSAFE = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]")
+_XML_TEXT_MESSAGE = (
+    "contains a character XML 1.0 cannot carry (a control character other than tab, "
+    "LF and CR, U+FFFE, U+FFFF or a lone surrogate)"
+)
+
+
+def xml_unsafe(value: str) -> bool:
+    """True when ``value`` holds a character XML 1.0 cannot carry (see XML_TEXT_PATTERN)."""
+    return _XML_UNSAFE.search(value) is not None
 
 
 def _is_date(value: object) -> bool:
@@ -74,6 +91,9 @@ def _anchored(pattern: str) -> str:
 @cache
 def _full_regex(pattern: str) -> re.Pattern[str]:
     inner = pattern[4:-2] if pattern.startswith("^(?:") and pattern.endswith(")$") else pattern
+    if inner == XML_TEXT_PATTERN:
+        # The published pattern cannot name lone surrogates; the check refuses them as well.
+        return re.compile(r"[^\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]*")
     return re.compile(inner)
 
 
@@ -104,8 +124,8 @@ def _scalar_schema(f: Field) -> dict[str, Any]:
             s["minLength"] = f.min_length
         if f.max_length is not None:
             s["maxLength"] = f.max_length
-        if f.pattern is not None:
-            s["pattern"] = _anchored(f.pattern)
+        # Free text gets the XML-safe pattern; the XSD patterns are stricter already.
+        s["pattern"] = _anchored(f.pattern if f.pattern is not None else XML_TEXT_PATTERN)
     elif f.type == "integer":
         s = {"type": "integer"}
         if f.minimum is not None:
@@ -168,6 +188,8 @@ def _error_details(error: ValidationError) -> list[dict[str, str]]:
         return [{"path": at(k), "message": "unknown field"} for k in extra]
     if kw == "enum":
         message = "is not a known code; expected one of " + ", ".join(map(str, value))
+    elif kw == "pattern" and value == _anchored(XML_TEXT_PATTERN):
+        message = _XML_TEXT_MESSAGE
     else:
         templates = {
             "type": "must be of type {}",

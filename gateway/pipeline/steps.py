@@ -64,7 +64,8 @@ class Step(Protocol):
 def canonical_sha256(data: object) -> str:
     """Hash of canonical JSON independent of key order and whitespace."""
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # A lone surrogate (a JSON "\ud800" escape) is hashed as is; validation refuses it later.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def is_urgent(mapping: MessageMapping, canonical: object) -> bool:

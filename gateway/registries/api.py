@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model, field_validator
 
+from gateway.api.errors import ErrorResponse
+from gateway.api.fields import PERSONAL_CODE_PATTERN, XmlText
 from gateway.api.models import ErrorBody
 from gateway.errors import GatewayError
 from gateway.registries.client import Answer, QueryContext
@@ -40,9 +42,6 @@ __all__ = [
 
 _IDENT = r"^[A-Za-z0-9_\-:.]{1,64}$"
 _CASE = r"^[A-Za-z0-9][A-Za-z0-9_\-:./]{0,63}$"
-_DATA_SCHEMAS: list[JsonValue] = [
-    {"$ref": f"#/components/schemas/{c.message_type}"} for c in REGISTRIES.values()
-]
 
 
 class Registry(StrEnum):
@@ -60,10 +59,11 @@ class RegistryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     personal_code: str = Field(
+        pattern=PERSONAL_CODE_PATTERN,
         description="Personal code DDMMYY-NNNNN (checksum verified) or a new code 32NNNN-NNNNN",
         examples=["161175-19997"],
     )
-    purpose: str = Field(min_length=1, max_length=500, description="Why the data is needed")
+    purpose: XmlText = Field(min_length=1, max_length=500, description="Why the data is needed")
     officer_id: str = Field(pattern=_IDENT, description="The VPD officer asking")
     case_id: str = Field(pattern=_CASE, description="The PLUS case the query is made for")
 
@@ -76,22 +76,51 @@ class RegistryQuery(BaseModel):
         return value
 
 
-class RegistryAnswer(BaseModel):
-    """A registry's verified answer, mapped to JSON."""
+class _AnswerFields(BaseModel):
+    """What every registry's answer carries besides ``registry`` and ``data``."""
 
-    registry: Registry
     status: Literal["ok", "not_found"]
     query_id: str = Field(description="The VISS message id of the query (in the audit)")
     response_id: str = Field(description="The registry's reference of its answer")
     answered_at: str
     cached: bool = Field(description="True when served from the (optional) answer cache")
     answer_sha256: str = Field(description="SHA-256 of `data` as audited")
-    data: dict[str, Any] = Field(
-        description="The answer; its schema is the registry's message type "
-        "(components viss.viis.education, viss.iis.disability, viss.vid.employment_income, "
-        "viss.rd.social_status)",
-        json_schema_extra={"oneOf": _DATA_SCHEMAS},
+
+
+def _answer_model(name: str, message_type: str) -> type[_AnswerFields]:
+    # One model per registry: ``registry`` is a constant and ``data`` refers to that registry's
+    # message type only. A NOT_FOUND answer (result and ids, no data) satisfies every
+    # registry's schema, so an untagged oneOf over the four matched several branches.
+    data = Annotated[
+        dict[str, Any],
+        WithJsonSchema(
+            {
+                # allOf: a bare $ref beside a description is looked up by pydantic, which
+                # does not know the mappings' schemas (added to the document afterwards).
+                "allOf": [{"$ref": f"#/components/schemas/{message_type}"}],
+                "description": f"The answer, mapped to JSON ({message_type})",
+            }
+        ),
+    ]
+    return create_model(
+        f"{name.capitalize()}Answer",
+        __base__=_AnswerFields,
+        __doc__=f"A verified answer of {name.upper()} ({message_type}).",
+        registry=(Literal[name], ...),  # type: ignore[arg-type]
+        data=(data, ...),
     )
+
+
+#: The answer model of each registry, by name.
+ANSWER_MODELS: dict[str, type[_AnswerFields]] = {
+    name: _answer_model(name, contract.message_type) for name, contract in REGISTRIES.items()
+}
+#: A registry's verified answer, mapped to JSON: one of the registries' answer models, told
+#: apart by ``registry`` (an OpenAPI discriminator; the branches never overlap).
+RegistryAnswer: Any = Annotated[
+    Union[tuple(ANSWER_MODELS.values())],  # noqa: UP007
+    Field(discriminator="registry"),
+]
 
 
 class ProfileError(BaseModel):
@@ -139,9 +168,9 @@ class AuditPage(BaseModel):
     items: list[AuditRow]
 
 
-def _answer(answer: Answer) -> RegistryAnswer:
-    return RegistryAnswer(
-        registry=Registry(answer.registry),
+def _answer(answer: Answer) -> _AnswerFields:
+    return ANSWER_MODELS[answer.registry](
+        registry=answer.registry,
         status=answer.status,
         query_id=answer.query_id,
         response_id=answer.response_id,
@@ -154,7 +183,7 @@ def _answer(answer: Answer) -> RegistryAnswer:
 
 def _error_response(error: GatewayError, registry: str) -> JSONResponse:
     body = {"error": {**error.as_dict(), "registry": registry, "details": error.details}}
-    return JSONResponse(body, status_code=http_status(error))
+    return ErrorResponse(body, status_code=http_status(error))
 
 
 def _entry(outcome: Outcome) -> ProfileEntry:
@@ -169,8 +198,8 @@ def _entry(outcome: Outcome) -> ProfileEntry:
 
 def _bound(day: date | None, *, end: bool) -> datetime | None:
     # "to" includes its whole day: the bound is the next midnight (UTC), exclusive.
-    if day is None:
-        return None
+    if day is None or (end and day == date.max):
+        return None  # nothing is after the last day there is
     return datetime.combine(day, time.min, tzinfo=UTC) + timedelta(days=1 if end else 0)
 
 
@@ -219,7 +248,12 @@ def create_registries_router(service: RegistryService) -> APIRouter:
         summary="Who looked at this person's data (registry queries)",
     )
     def audit(
-        personal_code: str = Query(..., description="The person's personal code"),
+        personal_code: str = Query(
+            ...,
+            pattern=PERSONAL_CODE_PATTERN,
+            description="The person's personal code (DDMMYY-NNNNN)",
+            examples=["161175-19997"],
+        ),
         from_: Annotated[
             date | None, Query(alias="from", description="From this day (UTC)")
         ] = None,

@@ -145,7 +145,7 @@ def rates(url: str, size: int, seconds: float = 10.0) -> dict[str, Any]:
             conn.execute(text("ANALYZE outbox"))
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds and n < 2000:
-        store.accept_outbound(
+        store.outbox.accept(
             OutboundRecord(
                 message_id=f"e-{uuid.uuid4().hex}",
                 partner="tis",
@@ -162,7 +162,7 @@ def rates(url: str, size: int, seconds: float = 10.0) -> dict[str, Any]:
     enqueue = n / (time.perf_counter() - t0)
     claimed, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds and claimed < 4000:
-        rows = store.claim_due("bench", 20, 600)
+        rows = store.outbox.claim_due("bench", 20, 600)
         if not rows:
             break
         claimed += len(rows)
@@ -195,7 +195,7 @@ def rss(url: str, total: int, seconds: float = 240) -> dict[str, Any]:
     step = max(total // 10, 1)
     while done < total and time.perf_counter() - t0 < seconds:
         for _ in range(100):
-            store.accept_outbound(
+            store.outbox.accept(
                 OutboundRecord(
                     message_id=f"r-{done}-{uuid.uuid4().hex[:8]}",
                     partner="tis",
@@ -208,8 +208,8 @@ def rss(url: str, total: int, seconds: float = 240) -> dict[str, Any]:
                     request_sha256="0" * 64,
                 )
             )
-        for row in store.claim_due("rss", 100, 600):
-            store.mark_delivered(row, {"Status": "ACCEPTED"}, "rss")
+        for row in store.outbox.claim_due("rss", 100, 600):
+            store.outbox.mark_delivered(row, {"Status": "ACCEPTED"}, "rss")
         done += 100
         if done % step == 0:
             samples.append((done, round(_rss_mb(), 1)))

@@ -146,7 +146,7 @@ def floor_outbound(runtime: Any, body: bytes, seconds: float) -> Phase:
             payload = serialize(runtime.signer.sign(document), declaration=False)
         ordering = mapping.get_path(canonical, mapping.ordering_key)
         with timer("commit"):
-            runtime.store.accept_outbound(
+            runtime.store.outbox.accept(
                 OutboundRecord(
                     message_id=message_id,
                     partner=mapping.partner,
@@ -190,7 +190,7 @@ def floor_inbound(runtime: Any, envelopes: list[bytes], seconds: float) -> Phase
             canonical = mapping.to_canonical(document)
         partner_id = str(mapping.get_path(canonical, mapping.partner_message_id))
         with timer("commit"):
-            runtime.store.accept_inbound(
+            runtime.store.inbox.accept(
                 InboundRecord(
                     message_id=new_id(),
                     partner="tis",

@@ -54,8 +54,8 @@ class Runtime:
             migrate(self.engine)
         self.store: Store = Store(self.engine)
         self.metrics: Metrics = Metrics()
-        self.metrics.watch_outbox(self.store.outbox_gauges)
-        self.router: ReplyRouter = ReplyRouter(self.directory, self.store.inbound_senders)
+        self.metrics.watch_outbox(self.store.outbox.gauges)
+        self.router: ReplyRouter = ReplyRouter(self.directory, self.store.inbox.senders)
         self.session: requests.Session = pooled_session(settings.delivery.pool_maxsize)
         #: SOAP clients per channel endpoint; the WSDL is loaded here, once.
         self.channels: Channels = Channels(settings, self.directory, self.session)

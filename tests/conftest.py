@@ -180,7 +180,7 @@ def seed_answered_requests(settings: Settings, store: Any, mappings: Any) -> lis
         senders = sorted(n for n, c in settings.institutions.items() if message_type in c.sends)
         prefix = reference.split("-", 1)[0].lower()
         sender = prefix if prefix in senders else senders[0]
-        store.accept_inbound(
+        store.inbox.accept(
             InboundRecord(
                 message_id=f"seed-{reference}",
                 partner=sender,

@@ -96,7 +96,7 @@ def list_outbox(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Outbox rows without payloads, oldest first."""
-    rows = _runtime(request).store.list_outbound(
+    rows = _runtime(request).store.outbox.messages(
         status=status,
         partner=partner,
         operation=operation,
@@ -113,7 +113,7 @@ def list_outbox(
 @router.get("/outbox/stats", summary="Depth, oldest age, held messages and rates per partner")
 def outbox_stats(request: Request) -> dict[str, Any]:
     """What ``plus-gateway queue stats`` prints."""
-    return _runtime(request).store.outbox_stats()
+    return _runtime(request).store.outbox.stats()
 
 
 @router.post("/outbox/replay", summary="Replay every message matching the filters")
@@ -121,7 +121,7 @@ async def replay_many(request: Request, body: BulkReplay) -> dict[str, Any]:
     """Bulk replay, one journal entry per message."""
     store = _runtime(request).store
     rows = await run_in_threadpool(
-        lambda: store.list_outbound(
+        lambda: store.outbox.messages(
             status=body.status,
             partner=body.partner,
             operation=body.operation,
@@ -132,7 +132,7 @@ async def replay_many(request: Request, body: BulkReplay) -> dict[str, Any]:
     done = 0
     for row in rows:
         if await run_in_threadpool(
-            store.replay, row["message_id"], actor=body.actor, reason=body.reason
+            store.outbox.replay, row["message_id"], actor=body.actor, reason=body.reason
         ):
             done += 1
     _wake(request)
@@ -145,10 +145,10 @@ async def replay_many(request: Request, body: BulkReplay) -> dict[str, Any]:
 def show_outbox(request: Request, message_id: str) -> Any:
     """The outbox row and every journal entry of the message."""
     store = _runtime(request).store
-    row = store.get_outbound(message_id)
+    row = store.outbox.get(message_id)
     if row is None:
         return _not_found(message_id, "no outbound message")
-    return {"message": row, "journal": store.journal_for(message_id)}
+    return {"message": row, "journal": store.journal.for_message(message_id)}
 
 
 @router.post(
@@ -156,7 +156,7 @@ def show_outbox(request: Request, message_id: str) -> Any:
 )
 def replay_one(request: Request, message_id: str, body: OperatorAction) -> Any:
     """Replay keeping the message id; 404 when unknown, delivered or in flight."""
-    if not _runtime(request).store.replay(message_id, actor=body.actor, reason=body.reason):
+    if not _runtime(request).store.outbox.replay(message_id, actor=body.actor, reason=body.reason):
         return _not_found(message_id, "unknown, delivered or being sent right now")
     _wake(request)
     return {"id": message_id, "status": "pending"}
@@ -167,7 +167,7 @@ def replay_one(request: Request, message_id: str, body: OperatorAction) -> Any:
 )
 def discard_one(request: Request, message_id: str, body: OperatorAction) -> Any:
     """Discard; releases later messages of the same case. 404 when not discardable."""
-    if not _runtime(request).store.discard(message_id, actor=body.actor, reason=body.reason):
+    if not _runtime(request).store.outbox.discard(message_id, actor=body.actor, reason=body.reason):
         return _not_found(message_id, "unknown, delivered, discarded or being sent right now")
     _wake(request)
     return {"id": message_id, "status": "discarded"}

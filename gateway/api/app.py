@@ -201,7 +201,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         status, institution = "pending", exchange.partner
         if not exchange.created:
             # An idempotent repeat answers where the first message stands now.
-            row = runtime.store.get_outbound(exchange.message_id)
+            row = runtime.store.outbox.get(exchange.message_id)
             if row:
                 status, institution = row["status"], row["partner"]
         log.info(
@@ -295,7 +295,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         summary="Status of an outbound message",
     )
     def message_status(message_id: str) -> Any:
-        row = runtime.store.get_outbound(message_id)
+        row = runtime.store.outbox.get(message_id)
         if row is None:
             return _error(404, "NOT_FOUND", f"no outbound message {message_id}")
         last_error = (
@@ -343,7 +343,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         limit: int = Query(50, ge=1, le=500),
         include_acked: bool = Query(False, description="Also return acknowledged messages"),
     ) -> InboxPage:
-        rows = runtime.store.inbox_after(after, limit, include_acked=include_acked)
+        rows = runtime.store.inbox.page(after, limit, include_acked=include_acked)
         items = [_inbox_item(r) for r in rows]
         return InboxPage(items=items, next_cursor=items[-1].cursor if items else after)
 
@@ -355,7 +355,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         summary="Acknowledge a received message (idempotent)",
     )
     def inbox_ack(message_id: str) -> Any:
-        row = runtime.store.ack_inbox(message_id)
+        row = runtime.store.inbox.ack(message_id)
         if row is None:
             return _error(404, "NOT_FOUND", f"no inbox message {message_id}")
         return _inbox_item(row)

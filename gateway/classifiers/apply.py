@@ -301,7 +301,7 @@ def apply_change(change: PlannedChange, store: Store, *, actor: str, forced: boo
     except OSError as exc:
         raise ConfigError(f"{change.path}: cannot write: {exc}") from exc
     try:
-        store.journal(
+        store.journal.append(
             direction="local",
             partner="ecase",
             operation="classifiers sync",

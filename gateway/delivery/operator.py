@@ -112,7 +112,7 @@ def queue_command(args: argparse.Namespace, store: Store) -> int:
     """Run one ``queue`` subcommand; returns the exit status."""
     command = args.queue_command
     if command == "ls":
-        rows = store.list_outbound(
+        rows = store.outbox.messages(
             status=args.status,
             partner=args.partner,
             operation=args.operation,
@@ -129,16 +129,16 @@ def queue_command(args: argparse.Namespace, store: Store) -> int:
         print(f"{len(rows)} message(s)", file=sys.stderr)
         return 0
     if command == "show":
-        row = store.get_outbound(args.id)
+        row = store.outbox.get(args.id)
         if row is None:
             print(f"no outbound message {args.id}", file=sys.stderr)
             return 1
-        _print_json({"message": row, "journal": store.journal_for(args.id)})
+        _print_json({"message": row, "journal": store.journal.for_message(args.id)})
         return 0
     if command == "replay":
         return _replay(args, store)
     if command == "discard":
-        if not store.discard(args.id, actor=args.actor, reason=args.reason):
+        if not store.outbox.discard(args.id, actor=args.actor, reason=args.reason):
             print(f"{args.id}: unknown, delivered, discarded or being sent", file=sys.stderr)
             return 1
         print(f"{args.id}: discarded")
@@ -150,7 +150,7 @@ def queue_command(args: argparse.Namespace, store: Store) -> int:
 
 def _replay(args: argparse.Namespace, store: Store) -> int:
     if args.id:
-        if not store.replay(args.id, actor=args.actor, reason=args.reason):
+        if not store.outbox.replay(args.id, actor=args.actor, reason=args.reason):
             print(f"{args.id}: unknown, delivered or being sent right now", file=sys.stderr)
             return 1
         print(f"{args.id}: queued again (same message id)")
@@ -158,7 +158,7 @@ def _replay(args: argparse.Namespace, store: Store) -> int:
     if not (args.all_dead or args.all_stuck):
         print("give a message id, --all-dead or --all-stuck", file=sys.stderr)
         return 2
-    rows = store.list_outbound(
+    rows = store.outbox.messages(
         status="dead" if args.all_dead else None,
         stuck=args.all_stuck,
         partner=args.partner,
@@ -178,7 +178,7 @@ def _replay(args: argparse.Namespace, store: Store) -> int:
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("replay", total=len(rows))
         for row in rows:
-            if store.replay(row["message_id"], actor=args.actor, reason=args.reason):
+            if store.outbox.replay(row["message_id"], actor=args.actor, reason=args.reason):
                 done += 1
             progress.advance(task)
     print(f"{done} of {len(rows)} message(s) queued again (same message ids)")
@@ -197,7 +197,7 @@ def _verify(args: argparse.Namespace, store: Store, settings: Settings | None) -
         if settings is None:
             raise ConfigError("verifying anchors needs the configuration (certificates)")
         anchors, problems = load_anchors(sink, AnchorVerifier.from_settings(settings))
-    verdict = store.verify_journal(anchors=anchors, anchor_problems=problems)
+    verdict = store.journal.verify(anchors=anchors, anchor_problems=problems)
     if not verdict.ok:
         where = f" at entry {verdict.bad_id}" if verdict.bad_id is not None else ""
         print(f"journal TAMPERED{where}: {verdict.problem}")
@@ -232,7 +232,7 @@ def _age(seconds: float | None) -> str:
 
 
 def _stats(store: Store, *, as_json: bool) -> int:
-    stats = store.outbox_stats()
+    stats = store.outbox.stats()
     if as_json:
         _print_json(stats)
         return 0
@@ -296,7 +296,7 @@ def journal_command(
         )
         return 0
     if args.journal_command == "purge":
-        n = store.purge_payloads(timedelta(days=args.older_than), actor=args.actor)
+        n = store.journal.purge_payloads(timedelta(days=args.older_than), actor=args.actor)
         print(f"payloads removed from {n} journal entries older than {args.older_than} days")
         return 0
     raise ConfigError(f"unknown journal command {args.journal_command}")

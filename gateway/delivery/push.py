@@ -61,7 +61,7 @@ class InboxPusher:
 
     def run_once(self) -> int:
         """Push the due messages (at most one, the oldest); returns how many were tried."""
-        rows = self.runtime.store.claim_push(self.owner, 1, self.lease_seconds)
+        rows = self.runtime.store.inbox.claim_push(self.owner, 1, self.lease_seconds)
         for row in rows:
             self.push(row)
         return len(rows)
@@ -106,7 +106,7 @@ class InboxPusher:
         else:
             code = response.status_code
             if 200 <= code < 300:
-                store.mark_pushed(row, self.owner, f"HTTP {code}")
+                store.inbox.mark_pushed(row, self.owner, f"HTTP {code}")
                 self.runtime.metrics.pushes.labels("delivered").inc()
                 self._observe_age(row)
                 return
@@ -131,7 +131,7 @@ class InboxPusher:
             now=utcnow(),
             policy=self.settings.retry,
         )
-        store.mark_push_failed(
+        store.inbox.mark_push_failed(
             row, owner=self.owner, code=error.code, error=error.message, next_at=when
         )
         outcome = "retry" if when else "dead"

@@ -103,12 +103,14 @@ class DeliveryWorker:
     def run_once(self) -> int:
         """Claim and process one batch (and one push); returns how many were handled."""
         store = self.runtime.store
-        rows = store.claim_due(self.owner, self.settings.batch_size, self.settings.lease_seconds)
+        rows = store.outbox.claim_due(
+            self.owner, self.settings.batch_size, self.settings.lease_seconds
+        )
         for i, row in enumerate(rows):
             if self._stop.is_set() or not self._lease_lasts(row):
                 # Give the rest back now rather than let them wait for the lease to expire;
                 # sending after our lease ran out could overlap with another worker.
-                store.release([r["id"] for r in rows[i:]], self.owner)
+                store.outbox.release([r["id"] for r in rows[i:]], self.owner)
                 break
             self.deliver(row)
         pushed = self.pusher.run_once() if self.pusher and not self._stop.is_set() else 0
@@ -152,7 +154,7 @@ class DeliveryWorker:
                 now=utcnow(),
                 policy=policy,
             )
-            store.mark_failed(
+            store.outbox.mark_failed(
                 row, owner=self.owner, code=exc.code, error=exc.message, next_attempt_at=when
             )
             outcome = "retry" if when else "dead"
@@ -161,7 +163,7 @@ class DeliveryWorker:
                 self.runtime.metrics.dead_letters.labels(partner, row["operation"], exc.code).inc()
             bound.warning("delivery failed", code=exc.code, error=exc.message, outcome=outcome)
             return
-        if not store.mark_delivered(row, ack or {}, self.owner):
+        if not store.outbox.mark_delivered(row, ack or {}, self.owner):
             bound.warning("delivered, but the lease was taken over meanwhile")
         self.runtime.metrics.deliveries.labels(partner, row["operation"], "delivered").inc()
         bound.info("delivered", attempts=row["attempts"] + 1)

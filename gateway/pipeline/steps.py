@@ -269,7 +269,7 @@ class PersistInbound:
         _need(exchange.canonical, "canonical JSON")
         assert exchange.canonical is not None and exchange.mapping is not None
         assert exchange.partner_message_id is not None and exchange.raw is not None
-        message_id, created = self.store.accept_inbound(
+        message_id, created = self.store.inbox.accept(
             InboundRecord(
                 message_id=exchange.message_id,
                 partner=exchange.partner,
@@ -348,7 +348,7 @@ class CheckIdempotency:
         exchange.request_sha256 = canonical_sha256(
             {"type": exchange.message_type, "body": exchange.canonical}
         )
-        earlier = self.store.resolve_idempotent(exchange.idempotency_key, exchange.request_sha256)
+        earlier = self.store.idempotency.resolve(exchange.idempotency_key, exchange.request_sha256)
         if earlier is not None:
             exchange.message_id, exchange.created, exchange.done = earlier, False, True
         return exchange
@@ -408,7 +408,7 @@ class PersistOutbound:
             if mapping.ordering_key and keep_order
             else None
         )
-        message_id, created = self.store.accept_outbound(
+        message_id, created = self.store.outbox.accept(
             OutboundRecord(
                 message_id=exchange.message_id,
                 partner=exchange.partner,

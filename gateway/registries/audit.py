@@ -51,7 +51,7 @@ class AuditLog:
             return
         now = utcnow()
         rows = [{**asdict(e), "at": e.at or now} for e in entries]
-        with self.store.transaction() as conn:
+        with self.store.db.transaction() as conn:
             conn.execute(insert(registry_queries), rows)
 
     def search(

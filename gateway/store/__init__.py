@@ -1,15 +1,42 @@
-"""Durable store: journal, inbox, outbox and idempotency keys (SQLite WAL or PostgreSQL)."""
+"""Durable store (SQLite WAL or PostgreSQL), one module per area over one transaction helper.
 
-from gateway.store.db import create_store_engine, is_sqlite, migrate
-from gateway.store.repository import (
-    IdempotencyConflictError,
-    InboundRecord,
-    OutboundRecord,
-    Store,
-    sha256_hex,
-)
+=================  =============================================================================
+``db.py``          engine, migrations, :class:`Database` (the one transaction helper: SQLite
+                   writer queue, outages mapped to StoreUnavailableError)
+``schema.py``      every table (SQLAlchemy Core), mirrored by the Alembic migrations
+``journal.py``     append to the hash chain, entries of a message, purge, verify, chain head;
+                   with ``chain.py`` (the hash), ``verify.py``, ``anchor.py`` (signed
+                   checkpoints outside the database) and ``rejections.py`` (refused requests)
+``idempotency.py`` Idempotency-Key -> the message it accepted
+``outbox.py``      accept (outbox + key + journal, one transaction), claim with a lease,
+                   delivered/retry/dead, replay, discard, statistics
+``inbox.py``       accept with the duplicate check, page, ack, reply-routing lookup, push
+``leases.py``      give back every lease of a stopping worker (outbox and push)
+``health.py``      readiness: can the store answer, and still write
+``calendar.py``    VPD resources, busy blocks, bookings, published objects, intake
+=================  =============================================================================
+
+An area owns its tables and statements; another area reaches them only through its methods. A
+method whose name ends in ``_in`` takes the caller's connection and joins its transaction, so
+a write across areas (an accept) commits or rolls back as one. :class:`Store` composes the
+areas: ``store.outbox.claim_due(...)``, ``store.inbox.page(...)``, ``store.journal.append(...)``.
+A new area adds a module and one attribute here.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from gateway.store.calendar import CalendarStore
+from gateway.store.chain import sha256_hex
+from gateway.store.db import Database, create_store_engine, is_sqlite, migrate
+from gateway.store.idempotency import IdempotencyConflictError, IdempotencyKeys
+from gateway.store.inbox import InboundRecord, Inbox
+from gateway.store.journal import Journal
+from gateway.store.outbox import OutboundRecord, Outbox
 
 __all__ = [
+    "Database",
     "IdempotencyConflictError",
     "InboundRecord",
     "OutboundRecord",
@@ -19,3 +46,17 @@ __all__ = [
     "migrate",
     "sha256_hex",
 ]
+
+
+class Store:
+    """The store's areas over one engine, sharing one :class:`Database`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        #: The one transaction helper (``store.db.transaction()``) for every area.
+        self.db = Database(engine)
+        self.journal = Journal(self.db)
+        self.idempotency = IdempotencyKeys(self.db)
+        self.outbox = Outbox(self.db, self.journal, self.idempotency)
+        self.inbox = Inbox(self.db, self.journal)
+        self.calendar = CalendarStore(self.db)

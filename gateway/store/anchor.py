@@ -43,17 +43,15 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.errors import GatewayError, StoreUnavailableError
 from gateway.signing.keys import PrivateKey, fingerprint, load_certificates, load_private_key
-from gateway.store.repository import Store
-from gateway.store.schema import journal, journal_chain, utcnow
+from gateway.store.schema import utcnow
 from gateway.store.verify import ChainVerdict
 
 if TYPE_CHECKING:
     from gateway.config import Settings
+    from gateway.store import Store
 
 __all__ = [
     "AnchorError",
@@ -306,25 +304,11 @@ def sink_from_settings(settings: Settings) -> AnchorSink | None:
 
 def current_checkpoint(store: Store, gateway: str) -> Checkpoint:
     """The chain head and the number of entries, read in one snapshot."""
-    try:
-        conn = store.engine.connect()
-        if store.engine.dialect.name == "postgresql":
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn:
-            head = conn.execute(
-                select(journal_chain.c.last_id, journal_chain.c.last_hash).where(
-                    journal_chain.c.id == 1
-                )
-            ).first()
-            count = int(conn.execute(select(func.count()).select_from(journal)).scalar_one())
-    except SQLAlchemyError as exc:
-        raise StoreUnavailableError(f"store unavailable: {type(exc).__name__}") from exc
-    if head is None:
-        raise StoreUnavailableError("journal chain head missing; run the migrations")
+    head = store.journal.head()
     return Checkpoint(
-        entry_id=int(head.last_id),
-        entry_hash=head.last_hash,
-        count=count,
+        entry_id=head.entry_id,
+        entry_hash=head.entry_hash,
+        count=head.count,
         at=utcnow().isoformat(timespec="microseconds"),
         gateway=gateway,
     )
@@ -360,9 +344,9 @@ def verify_anchored(store: Store, settings: Settings) -> ChainVerdict:
     """``journal verify``: chain, payload hashes and the configured sink's anchors."""
     sink = sink_from_settings(settings)
     if sink is None:
-        return store.verify_journal()
+        return store.journal.verify()
     anchors, problems = load_anchors(sink, AnchorVerifier.from_settings(settings))
-    return store.verify_journal(anchors=anchors, anchor_problems=problems)
+    return store.journal.verify(anchors=anchors, anchor_problems=problems)
 
 
 class AnchorLoop:

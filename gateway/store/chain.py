@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["GENESIS", "HASHED_FIELDS", "OPTIONAL_HASHED_FIELDS", "entry_hash"]
+__all__ = ["GENESIS", "HASHED_FIELDS", "OPTIONAL_HASHED_FIELDS", "entry_hash", "sha256_hex"]
 
 #: ``prev_hash`` of the first entry.
 GENESIS = "0" * 64
@@ -44,6 +44,11 @@ HASHED_FIELDS = (
 #: Covered by ``entry_hash`` when not None (migration 0004): the size and SHA-256 of a rejected
 #: request's whole body, of which the payload keeps only a prefix.
 OPTIONAL_HASHED_FIELDS = ("received_size", "received_sha256")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``; the journal keeps hashes so payloads can later be purged."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def _canonical(value: Any) -> Any:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from gateway.errors import GatewayError, StoreUnavailableError
-from gateway.store.repository import Store
 from gateway.store.schema import store_probe, utcnow
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 __all__ = ["probe_write", "store_health"]
 
@@ -30,7 +33,7 @@ def probe_write(store: Store) -> None:
     """Write and delete one probe row in a committed transaction; StoreUnavailableError if not."""
     key = uuid.uuid4().hex
     try:
-        with store.transaction() as conn:
+        with store.db.transaction() as conn:
             row = {"id": key, "at": utcnow(), "filler": os.urandom(_FILLER)}
             conn.execute(insert(store_probe).values(**row))
             conn.execute(delete(store_probe).where(store_probe.c.id == key))
@@ -42,7 +45,7 @@ def probe_write(store: Store) -> None:
 def store_health(store: Store) -> str:
     """``ok``, ``unavailable: CODE`` (no answer) or ``cannot write: REASON`` for /ready."""
     try:
-        with store.engine.connect() as conn:
+        with store.db.connect() as conn:
             conn.execute(select(1))
     except Exception as exc:  # any driver error means "not answering"
         code = exc.code if isinstance(exc, GatewayError) else "STORE_UNAVAILABLE"

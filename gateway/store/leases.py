@@ -9,11 +9,12 @@ id, which the partner drops as a duplicate, as after any crash.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import update
+from gateway.store.schema import utcnow
 
-from gateway.store.repository import Store
-from gateway.store.schema import inbox, outbox, utcnow
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 __all__ = ["Released", "release_leases"]
 
@@ -29,20 +30,7 @@ class Released:
 def release_leases(store: Store, owner: str) -> Released:
     """Return every outbox and push row leased to ``owner`` to the queue, due now."""
     now = utcnow()
-    with store.transaction() as conn:
-        sent = conn.execute(
-            update(outbox)
-            .where(outbox.c.lease_owner == owner, outbox.c.status == "sending")
-            .values(status="pending", lease_owner=None, lease_until=None, updated_at=now)
-        ).rowcount
-        pushed = conn.execute(
-            update(inbox)
-            .where(inbox.c.push_lease_owner == owner, inbox.c.push_status == "sending")
-            .values(
-                push_status="pending",
-                push_next_at=now,
-                push_lease_owner=None,
-                push_lease_until=None,
-            )
-        ).rowcount
-    return Released(outbox=int(sent), push=int(pushed))
+    with store.db.transaction() as conn:
+        sent = store.outbox.release_leases_in(conn, owner, now)
+        pushed = store.inbox.release_push_leases_in(conn, owner, now)
+    return Released(outbox=sent, push=pushed)

@@ -12,12 +12,15 @@ purge runs once per quarter of the bound rather than on every rejection.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, text, update
 
-from gateway.store.repository import Store, sha256_hex
+from gateway.store.chain import sha256_hex
 from gateway.store.schema import journal, journal_chain
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 __all__ = ["enforce_rejected_retention", "journal_rejection", "rejection_payload"]
 
@@ -54,10 +57,10 @@ def journal_rejection(
     entry, the running total and any purge share one transaction.
     """
     fields = rejection_payload(raw, prefix_bytes if retention_bytes > 0 else 0)
-    with store.transaction() as conn:
+    with store.db.transaction() as conn:
         # The append locks the chain head row; the total lives in that row, so concurrent
         # rejections (several instances) add up correctly.
-        store._journal(conn, **values, status=_REJECTED, **fields)
+        store.journal.append_in(conn, **values, status=_REJECTED, **fields)
         kept = len(fields.get("payload") or b"")
         if not kept:
             return
@@ -73,7 +76,7 @@ def journal_rejection(
 
 def enforce_rejected_retention(store: Store, retention_bytes: int) -> int:
     """Purge the oldest rejected payloads until they fit ``retention_bytes``; how many."""
-    with store.transaction() as conn:
+    with store.db.transaction() as conn:
         conn.execute(select(journal_chain.c.id).where(journal_chain.c.id == 1).with_for_update())
         return _purge_oldest(conn, retention_bytes, low_water=retention_bytes)
 

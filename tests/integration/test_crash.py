@@ -172,10 +172,10 @@ def test_two_instances_share_one_outbox_and_take_over_a_killed_one(
     engine = create_store_engine(pg_url)
     store = Store(engine)
     try:
-        owners = {r["lease_owner"] for r in store.list_outbound(limit=None)}
+        owners = {r["lease_owner"] for r in store.outbox.messages(limit=None)}
         assert owners == {None}
-        assert all(r["status"] == "delivered" for r in store.list_outbound(limit=None))
-        verdict = store.verify_journal()
+        assert all(r["status"] == "delivered" for r in store.outbox.messages(limit=None))
+        verdict = store.journal.verify()
         assert verdict.ok, verdict
     finally:
         engine.dispose()

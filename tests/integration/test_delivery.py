@@ -168,7 +168,7 @@ def test_push_mode_delivers_inbox_in_order_with_retries(
             assert got[0]["message"]["case"]["number"]
             # pushed means acknowledged: nothing is left to pull
             assert live.http.get(f"{live.gateway}/v1/inbox").json()["items"] == []
-            statuses = [e["status"] for e in live.runtime.store.journal_for(got[0]["id"])]
+            statuses = [e["status"] for e in live.runtime.store.journal.for_message(got[0]["id"])]
             assert statuses.count("push_retry") == 2 and statuses[-1] == "pushed"
     finally:
         receiver.should_exit = True
@@ -208,7 +208,7 @@ def test_outage_then_recovery_delivers_everything_in_order(
             for case in cases:
                 mine = [m for c, m in ids if c == case]
                 assert [r for r in received if r in mine] == mine
-            stats = live.runtime.store.outbox_stats()["tis"]
+            stats = live.runtime.store.outbox.stats()["tis"]
             assert stats["counts"].get("dead", 0) == 0
         finally:
             sim_server.should_exit = True

@@ -35,7 +35,7 @@ def test_server_faults_are_retried_until_delivered(live: Live) -> None:
     message_id = send(live.http, live.gateway)
     status = live.wait_for(message_id)
     assert status["attempts"] == 3
-    journal = [e["status"] for e in live.runtime.store.journal_for(message_id)]
+    journal = [e["status"] for e in live.runtime.store.journal.for_message(message_id)]
     assert journal == ["accepted", "retry", "retry", "delivered"]
 
 
@@ -124,7 +124,7 @@ def test_accepted_messages_survive_a_restart(make_settings: Callable[..., Settin
         received = platform.institution("tis").records.received()
         assert {r.message_id for r in received} == set(ids)
         for message_id in ids:
-            row = runtime2.store.get_outbound(message_id)
+            row = runtime2.store.outbox.get(message_id)
             assert row is not None and row["status"] == "delivered"
     finally:
         sim_server.should_exit = True

@@ -128,9 +128,9 @@ def test_signal_releases_leases_checkpoints_the_wal_and_exits_0(
     try:
         store = Store(engine)
         # Every message is claimable by another worker at once: none waits out a 120 s lease.
-        claimed = store.claim_due("next-instance", 10, 60)
+        claimed = store.outbox.claim_due("next-instance", 10, 60)
         assert sorted(r["message_id"] for r in claimed) == sorted(ids)
-        assert store.verify_journal().ok
+        assert store.journal.verify().ok
     finally:
         engine.dispose()
     # The stop anchored the journal's head as it was at the end.

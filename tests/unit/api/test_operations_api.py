@@ -111,7 +111,7 @@ def test_rejected_inbound_body_is_journaled_capped(runtime: Runtime) -> None:
         row = conn.execute(select(journal).where(journal.c.status == "rejected")).one()
     limit = runtime.settings.journal.rejected_prefix_bytes
     assert row.payload == junk[:limit] and row.received_size == len(junk)
-    assert runtime.store.verify_journal().ok
+    assert runtime.store.journal.verify().ok
 
 
 # -- masking ----------------------------------------------------------------------------------
@@ -190,8 +190,8 @@ def test_partner_error_texts_are_stored_masked(runtime: Runtime) -> None:
     accepted = post(client, order())
     assert accepted.status_code == 202, accepted.text
     store = runtime.store
-    [row] = store.claim_due("w", 1, 60)
-    store.mark_failed(
+    [row] = store.outbox.claim_due("w", 1, 60)
+    store.outbox.mark_failed(
         row,
         owner="w",
         code="PARTNER_REJECTED",
@@ -199,9 +199,11 @@ def test_partner_error_texts_are_stored_masked(runtime: Runtime) -> None:
         f"; person {PERSONAL_CODE}",
         next_attempt_at=None,
     )
-    stored = store.get_outbound(row["message_id"])
+    stored = store.outbox.get(row["message_id"])
     assert stored is not None
-    text = stored["last_error"] + json.dumps(store.journal_for(row["message_id"]), default=str)
+    text = stored["last_error"] + json.dumps(
+        store.journal.for_message(row["message_id"]), default=str
+    )
     assert NAME not in text and PERSONAL_CODE not in text
 
 

@@ -27,7 +27,7 @@ def _sample(message_type: str) -> dict[str, Any]:
 
 
 def _received(runtime: Runtime, institution: str, message_type: str, partner_id: str) -> None:
-    runtime.store.accept_inbound(
+    runtime.store.inbox.accept(
         InboundRecord(
             message_id=f"in-{institution}-{partner_id}",
             partner=institution,

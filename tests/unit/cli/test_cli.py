@@ -127,7 +127,7 @@ def test_queue_ls_show_replay(
     runtime = Runtime(settings)
     signer = Signer.from_files(settings.signing.key, settings.signing.certificate)
     payload = serialize(signer.sign(parse_xml(PAYLOAD.read_bytes())), declaration=False)
-    runtime.store.accept_outbound(
+    runtime.store.outbox.accept(
         OutboundRecord(
             message_id="msg-1",
             partner="tis",
@@ -140,8 +140,8 @@ def test_queue_ls_show_replay(
             request_sha256="x",
         )
     )
-    row = runtime.store.claim_due("w", 1, 60)[0]
-    runtime.store.mark_failed(
+    row = runtime.store.outbox.claim_due("w", 1, 60)[0]
+    runtime.store.outbox.mark_failed(
         row, owner="w", code="PARTNER_REJECTED", error="no", next_attempt_at=None
     )
     runtime.close()

@@ -25,7 +25,7 @@ def store(settings: Settings) -> Store:
     migrate(engine)
     store = Store(engine)
     for i in range(4):
-        store.journal(direction="local", partner="gateway", status="note", detail=f"n{i}")
+        store.journal.append(direction="local", partner="gateway", status="note", detail=f"n{i}")
     return store
 
 

@@ -57,7 +57,7 @@ def fill(store: Store, n: int) -> None:
     for i in range(n):
         if i % 2 == 0:
             mid = uuid.uuid4().hex
-            store.accept_outbound(
+            store.outbox.accept(
                 OutboundRecord(
                     message_id=mid,
                     partner="tis",
@@ -71,12 +71,14 @@ def fill(store: Store, n: int) -> None:
                 )
             )
         else:
-            store.journal(direction="local", partner="tis", status="note", detail=f"note {i}")
+            store.journal.append(
+                direction="local", partner="tis", status="note", detail=f"note {i}"
+            )
 
 
 def check(store: Store, sink: FileSink, verifier: AnchorVerifier) -> ChainVerdict:
     anchors, problems = load_anchors(sink, verifier)
-    return store.verify_journal(anchors=anchors, anchor_problems=problems)
+    return store.journal.verify(anchors=anchors, anchor_problems=problems)
 
 
 def anchor(store: Store, signer: AnchorSigner, sink: Any) -> dict[str, Any]:
@@ -127,11 +129,11 @@ def rehash_from(store: Store, first: int) -> None:
 
 def test_changed_payload_byte_is_named(store: Store) -> None:
     fill(store, 5)
-    verdict = store.verify_journal()
+    verdict = store.journal.verify()
     assert verdict.ok and verdict.payloads == 3
     with store.engine.begin() as conn:
         conn.execute(update(journal).where(journal.c.id == 3).values(payload=b"<signed n='X'/>"))
-    verdict = store.verify_journal()
+    verdict = store.journal.verify()
     assert not verdict.ok and verdict.bad_id == 3
     assert "payload changed" in (verdict.problem or "")
 
@@ -140,7 +142,7 @@ def test_payload_check_reads_payloads_in_small_batches(store: Store) -> None:
     fill(store, 9)
     with store.engine.begin() as conn:
         conn.execute(update(journal).where(journal.c.id == 9).values(payload=b"other"))
-    verdict = store.verify_journal(batch=2)
+    verdict = store.journal.verify(batch=2)
     assert not verdict.ok and verdict.bad_id == 9 and verdict.checked == 8
 
 
@@ -171,7 +173,7 @@ def test_tail_cut_and_head_rewound(
     with store.engine.begin() as conn:
         conn.execute(delete(journal).where(journal.c.id > 3))
     set_head(store, 3)
-    assert store.verify_journal().ok  # the chain alone cannot see it
+    assert store.journal.verify().ok  # the chain alone cannot see it
     verdict = check(store, sink, verifier)
     assert not verdict.ok and verdict.bad_id == 4
     assert "entries 4..5 deleted" in (verdict.problem or "")
@@ -208,7 +210,7 @@ def test_everything_deleted(
         conn.execute(
             update(journal_chain).where(journal_chain.c.id == 1).values(last_id=0, last_hash=None)
         )
-    assert store.verify_journal().ok  # an empty journal is a valid chain
+    assert store.journal.verify().ok  # an empty journal is a valid chain
     verdict = check(store, sink, verifier)
     assert not verdict.ok and verdict.bad_id == 1
     assert "every entry deleted" in (verdict.problem or "")
@@ -222,7 +224,7 @@ def test_full_rewrite_with_recomputed_hashes(
     with store.engine.begin() as conn:
         conn.execute(update(journal).where(journal.c.id == 2).values(detail="nothing happened"))
     rehash_from(store, 2)
-    assert store.verify_journal().ok  # the chain alone cannot see it
+    assert store.journal.verify().ok  # the chain alone cannot see it
     verdict = check(store, sink, verifier)
     assert not verdict.ok and verdict.bad_id == 6
     assert "rewritten" in (verdict.problem or "")
@@ -250,9 +252,9 @@ def test_tail_cut_and_regrown_to_the_anchored_length(
     with store.engine.begin() as conn:
         conn.execute(delete(journal).where(journal.c.id > 2))
     set_head(store, 2)
-    store.journal(direction="local", partner="tis", status="note", detail="forged 3")
-    store.journal(direction="local", partner="tis", status="note", detail="forged 4")
-    assert store.verify_journal().ok
+    store.journal.append(direction="local", partner="tis", status="note", detail="forged 3")
+    store.journal.append(direction="local", partner="tis", status="note", detail="forged 4")
+    assert store.journal.verify().ok
     verdict = check(store, sink, verifier)
     assert not verdict.ok and verdict.bad_id == 4 and "rewritten" in (verdict.problem or "")
 
@@ -291,7 +293,7 @@ def test_anchors_survive_payload_purge(
 
     fill(store, 3)
     anchor(store, signer, sink)
-    store.purge_payloads(timedelta(0), actor="retention")
+    store.journal.purge_payloads(timedelta(0), actor="retention")
     verdict = check(store, sink, verifier)
     assert verdict.ok and verdict.payloads == 0 and verdict.checked == 4
 
@@ -361,12 +363,12 @@ def test_http_sink_round_trip_and_tamper(
     anchor(store, signer, sink)
     assert len(stored) == 1 and stored[0]["entry_id"] == 4
     anchors, problems = load_anchors(sink, verifier)
-    assert problems == [] and store.verify_journal(anchors=anchors).ok
+    assert problems == [] and store.journal.verify(anchors=anchors).ok
     with store.engine.begin() as conn:
         conn.execute(delete(journal).where(journal.c.id > 1))
     set_head(store, 1)
     anchors, problems = load_anchors(sink, verifier)
-    verdict = store.verify_journal(anchors=anchors, anchor_problems=problems)
+    verdict = store.journal.verify(anchors=anchors, anchor_problems=problems)
     assert not verdict.ok and verdict.bad_id == 2
 
 

@@ -27,7 +27,7 @@ def anchors(directory: Path) -> list[dict[str, object]]:
 
 
 def note(store: Store, text: str) -> None:
-    store.journal(direction="local", partner="gateway", status="note", detail=text)
+    store.journal.append(direction="local", partner="gateway", status="note", detail=text)
 
 
 def test_loop_anchors_at_start_skips_an_unchanged_head_and_anchors_the_end(

@@ -54,11 +54,11 @@ def test_rejection_keeps_hash_of_whole_body_and_a_prefix(store: Store) -> None:
     assert row["payload_sha256"] == hashlib.sha256(body[:4096]).hexdigest()
     assert row["received_size"] == len(body)
     assert row["received_sha256"] == hashlib.sha256(body).hexdigest()
-    assert store.verify_journal().ok
+    assert store.journal.verify().ok
     # the whole body's size and hash are in the chain: changing them is seen
     with store.engine.begin() as conn:
         conn.execute(journal.update().values(received_size=10))
-    verdict = store.verify_journal()
+    verdict = store.journal.verify()
     assert not verdict.ok and verdict.bad_id == row["id"]
 
 
@@ -66,7 +66,7 @@ def test_changed_byte_in_a_kept_prefix_is_seen(store: Store) -> None:
     reject(store, b"<a>" * 10, prefix=16)
     with store.engine.begin() as conn:
         conn.execute(journal.update().values(payload=b"<b>" + b"<a>" * 4 + b"<"))
-    verdict = store.verify_journal()
+    verdict = store.journal.verify()
     assert not verdict.ok and "payload changed" in (verdict.problem or "")
 
 
@@ -79,11 +79,11 @@ def test_short_body_kept_whole_and_no_body_kept_as_metadata(store: Store) -> Non
     assert second["payload"] is None and second["received_sha256"] is None
     assert third["payload"] is None and third["received_size"] == 4
     assert kept_total(store) == 8
-    assert store.verify_journal().ok
+    assert store.journal.verify().ok
 
 
 def test_retention_purges_oldest_rejected_payloads_first(store: Store) -> None:
-    store.accept_inbound(
+    store.inbox.accept(
         InboundRecord(
             message_id="in-1",
             partner="tis",
@@ -108,7 +108,7 @@ def test_retention_purges_oldest_rejected_payloads_first(store: Store) -> None:
     with store.engine.connect() as conn:
         accepted = conn.execute(select(journal.c.payload).where(journal.c.id == 1)).scalar()
     assert accepted == b"<accepted/>" * 1000
-    verdict = store.verify_journal()
+    verdict = store.journal.verify()
     assert verdict.ok and verdict.checked == 11
 
 
@@ -163,7 +163,7 @@ def test_store_health_reports_a_store_that_cannot_write(store: Store) -> None:
 
 def test_release_leases_gives_back_outbox_and_push_rows_of_one_owner(store: Store) -> None:
     for i in range(3):
-        store.accept_outbound(
+        store.outbox.accept(
             OutboundRecord(
                 message_id=f"o{i}",
                 partner="tis",
@@ -176,7 +176,7 @@ def test_release_leases_gives_back_outbox_and_push_rows_of_one_owner(store: Stor
                 request_sha256=f"h{i}",
             )
         )
-    store.accept_inbound(
+    store.inbox.accept(
         InboundRecord(
             message_id="in-1",
             partner="tis",
@@ -188,16 +188,16 @@ def test_release_leases_gives_back_outbox_and_push_rows_of_one_owner(store: Stor
             payload=b"<in/>",
         )
     )
-    assert len(store.claim_due("stopping", 2, 120)) == 2
-    assert len(store.claim_due("other", 5, 120)) == 1
-    assert len(store.claim_push("stopping", 1, 120)) == 1
+    assert len(store.outbox.claim_due("stopping", 2, 120)) == 2
+    assert len(store.outbox.claim_due("other", 5, 120)) == 1
+    assert len(store.inbox.claim_push("stopping", 1, 120)) == 1
     released = release_leases(store, "stopping")
     assert (released.outbox, released.push) == (2, 1)
     # claimable at once by another worker, not after the 120 s lease
-    assert sorted(r["message_id"] for r in store.claim_due("next", 5, 120)) == ["o0", "o1"]
-    assert [r["message_id"] for r in store.claim_push("next", 1, 120)] == ["in-1"]
+    assert sorted(r["message_id"] for r in store.outbox.claim_due("next", 5, 120)) == ["o0", "o1"]
+    assert [r["message_id"] for r in store.inbox.claim_push("next", 1, 120)] == ["in-1"]
     # the other worker's lease is not touched
-    assert store.get_outbound("o2")["lease_owner"] == "other"  # type: ignore[index]
+    assert store.outbox.get("o2")["lease_owner"] == "other"  # type: ignore[index]
 
 
 # -- bound parameters ---------------------------------------------------------------------------

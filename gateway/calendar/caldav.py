@@ -142,7 +142,11 @@ class CalDAVClient:
         if response.status_code == 207:
             return False
         body = _MKCALENDAR.format(name=_escape(display or name)).encode()
-        created = self._request("MKCALENDAR", path, body=body, ok=(201, 405))
+        created = self._request("MKCALENDAR", path, body=body, ok=(201, 405, 409))
+        if created.status_code == 409:
+            # The home collection itself is missing (a fresh server, or a nested home).
+            self._request("MKCOL", self.home, ok=(201, 405))
+            created = self._request("MKCALENDAR", path, body=body, ok=(201, 405))
         return created.status_code == 201
 
     def list(self, name: str) -> dict[str, Remote]:

@@ -129,6 +129,6 @@ def test_an_unknown_or_non_receiving_addressee_is_refused(runtime: Runtime) -> N
 
 def test_every_refusal_is_a_422_kind(runtime: Runtime) -> None:
     assert issubclass(ReplyUnknownRequestError, RoutingError)
-    from gateway.api.app import _status_for
+    from gateway.api.errors import status_for
 
-    assert _status_for(ReplyUnknownRequestError("x")) == 422
+    assert status_for(ReplyUnknownRequestError("x")) == 422

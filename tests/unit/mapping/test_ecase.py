@@ -77,8 +77,7 @@ def test_ecase_message_types(registry: MappingRegistry) -> None:
 def test_operation_lookup_without_contract(registry: MappingRegistry) -> None:
     assert registry.by_operation("SubmitPenalOrder").message_type == "penal_order"
     assert registry.by_operation("GetRulingState").message_type == "ruling_state_query"
-    with pytest.raises(UnknownOperationError, match="name the contract"):
-        registry.by_operation("SubmitCourtRuling")  # in ecase and in the legacy tis contract
+    assert registry.by_operation("SubmitCourtRuling").message_type == "court_ruling"
     with pytest.raises(UnknownOperationError):
         registry.by_operation("GetNothing")
 

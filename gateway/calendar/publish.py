@@ -314,9 +314,7 @@ class CalendarTransport:
         """Write one answer; returns the acknowledgement recorded in the outbox."""
         collection = self.client.settings.replies_collection
         self.client.ensure_collection(collection, "Answers")
-        uid = parse_itip(
-            row["payload"], default_tz=UTC_ZONE, max_bytes=len(row["payload"]) + 1
-        ).uid
+        uid = parse_itip(row["payload"], default_tz=UTC_ZONE, max_bytes=len(row["payload"]) + 1).uid
         href = self.client.object_href(collection, f"{sha256_hex(uid.encode())[:32]}.ics")
         etag = self.client.put(href, row["payload"])
         return {"href": href, "etag": etag, "at": datetime.now(UTC).isoformat()}

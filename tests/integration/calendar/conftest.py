@@ -50,7 +50,9 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServe
     server.stop()
 
 
-def calendar_settings(tmp: Path, keys_dir: Path, radicale: RadicaleServer, **extra: Any) -> Settings:
+def calendar_settings(
+    tmp: Path, keys_dir: Path, radicale: RadicaleServer, **extra: Any
+) -> Settings:
     """Test settings whose calendar is ``radicale`` (a fresh home collection per call)."""
     home = f"/plus-gateway/t{uuid.uuid4().hex[:8]}-"
     return build_settings(
@@ -178,7 +180,8 @@ class CalLive:
         return [
             i
             for i in items["items"]
-            if i["institution"] == "calendar" and (not message_type or i["message_type"] == message_type)
+            if i["institution"] == "calendar"
+            and (not message_type or i["message_type"] == message_type)
         ]
 
     def wait_delivered(self, booking_id: str, count: int = 1) -> list[dict[str, Any]]:

@@ -55,7 +55,10 @@ def test_a_valid_request() -> None:
         (obj(*EVENT, *EVENT), "exactly one VEVENT"),
         (obj(*[line for line in EVENT if not line.startswith("UID")]), "UID"),
         (obj(*[line for line in EVENT if not line.startswith("DTSTAMP")]), "DTSTAMP"),
-        (obj(*[line.replace("Europe/Riga", "Nowhere/Land") for line in EVENT]), "unknown time zone"),
+        (
+            obj(*[line.replace("Europe/Riga", "Nowhere/Land") for line in EVENT]),
+            "unknown time zone",
+        ),
         (obj(*[line.replace("T110000", "T090000") for line in EVENT]), "DTEND is not after"),
         (obj(*[line for line in EVENT if not line.startswith("DTEND")]), "needs DTSTART and DTEND"),
         (obj(*EVENT[:-1], "DTSTAMP:2027", "END:VEVENT"), "could not be parsed"),

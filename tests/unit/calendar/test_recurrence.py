@@ -19,29 +19,59 @@ END = datetime(2028, 1, 4, tzinfo=RIGA)
 DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"]
 
 
-def ours(rule: str, start: datetime = START, end: datetime = END, cap: int = 5000) -> list[datetime]:
+def ours(
+    rule: str, start: datetime = START, end: datetime = END, cap: int = 5000
+) -> list[datetime]:
     return [
         s
         for s, _ in expand(
-            parse_rule(rule), start, timedelta(hours=1), tz=RIGA, window_end=end, max_occurrences=cap
+            parse_rule(rule),
+            start,
+            timedelta(hours=1),
+            tz=RIGA,
+            window_end=end,
+            max_occurrences=cap,
         )
     ]
 
 
 def theirs(rule: str, start: datetime = START, end: datetime = END) -> list[datetime]:
     naive = rrulestr(rule, dtstart=start.replace(tzinfo=None))
-    return [d.replace(tzinfo=RIGA) for d in naive.between(start.replace(tzinfo=None), end.replace(tzinfo=None), inc=True)]
+    return [
+        d.replace(tzinfo=RIGA)
+        for d in naive.between(start.replace(tzinfo=None), end.replace(tzinfo=None), inc=True)
+    ]
 
 
 rules = st.one_of(
-    st.builds(lambda n, d: f"FREQ=DAILY;INTERVAL={n};BYDAY={','.join(d)}", st.integers(1, 3), st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True)),
+    st.builds(
+        lambda n, d: f"FREQ=DAILY;INTERVAL={n};BYDAY={','.join(d)}",
+        st.integers(1, 3),
+        st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True),
+    ),
     st.builds(lambda n: f"FREQ=DAILY;INTERVAL={n}", st.integers(1, 10)),
-    st.builds(lambda n, d: f"FREQ=WEEKLY;INTERVAL={n};BYDAY={','.join(d)}", st.integers(1, 4), st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True)),
+    st.builds(
+        lambda n, d: f"FREQ=WEEKLY;INTERVAL={n};BYDAY={','.join(d)}",
+        st.integers(1, 4),
+        st.lists(st.sampled_from(DAYS), min_size=1, max_size=7, unique=True),
+    ),
     st.builds(lambda n: f"FREQ=WEEKLY;INTERVAL={n}", st.integers(1, 4)),
-    st.builds(lambda n, md: f"FREQ=MONTHLY;INTERVAL={n};BYMONTHDAY={md}", st.integers(1, 3), st.sampled_from([1, 4, 15, 28, -1])),
-    st.builds(lambda o, d: f"FREQ=MONTHLY;BYDAY={o}{d}", st.sampled_from([1, 2, -1]), st.sampled_from(DAYS)),
+    st.builds(
+        lambda n, md: f"FREQ=MONTHLY;INTERVAL={n};BYMONTHDAY={md}",
+        st.integers(1, 3),
+        st.sampled_from([1, 4, 15, 28, -1]),
+    ),
+    st.builds(
+        lambda o, d: f"FREQ=MONTHLY;BYDAY={o}{d}",
+        st.sampled_from([1, 2, -1]),
+        st.sampled_from(DAYS),
+    ),
     st.builds(lambda m: f"FREQ=YEARLY;BYMONTH={m}", st.integers(1, 12)),
-    st.builds(lambda m, d: f"FREQ=YEARLY;BYMONTH={m};BYDAY=-1{d}", st.integers(1, 12), st.sampled_from(DAYS)),
+    st.builds(
+        lambda m, d: f"FREQ=YEARLY;BYMONTH={m};BYDAY=-1{d}",
+        st.integers(1, 12),
+        st.sampled_from(DAYS),
+    ),
 )
 
 
@@ -78,12 +108,27 @@ def test_too_many_occurrences_is_refused() -> None:
 
 def test_start_too_long_before_the_window_is_refused() -> None:
     with pytest.raises(RecurrenceUnboundedError):
-        ours("FREQ=YEARLY", start=datetime(2000, 1, 3, 10, tzinfo=RIGA), end=datetime(2027, 1, 1, tzinfo=RIGA))
+        ours(
+            "FREQ=YEARLY",
+            start=datetime(2000, 1, 3, 10, tzinfo=RIGA),
+            end=datetime(2027, 1, 1, tzinfo=RIGA),
+        )
 
 
 @pytest.mark.parametrize(
     "rule",
-    ["FREQ=SECONDLY", "FREQ=HOURLY", "FREQ=DAILY;BYSETPOS=1", "FREQ=DAILY;BYHOUR=9", "FREQ=WEEKLY;BYMONTHDAY=1", "FREQ=DAILY;BYDAY=1MO", "BYDAY=MO", "FREQ=DAILY;COUNT=2;UNTIL=20270101", "FREQ=DAILY;INTERVAL=x", "FREQ=MONTHLY;BYDAY=6MO"],
+    [
+        "FREQ=SECONDLY",
+        "FREQ=HOURLY",
+        "FREQ=DAILY;BYSETPOS=1",
+        "FREQ=DAILY;BYHOUR=9",
+        "FREQ=WEEKLY;BYMONTHDAY=1",
+        "FREQ=DAILY;BYDAY=1MO",
+        "BYDAY=MO",
+        "FREQ=DAILY;COUNT=2;UNTIL=20270101",
+        "FREQ=DAILY;INTERVAL=x",
+        "FREQ=MONTHLY;BYDAY=6MO",
+    ],
 )
 def test_unsupported_parts_are_refused(rule: str) -> None:
     with pytest.raises(RecurrenceError):
@@ -102,4 +147,6 @@ def test_daily_occurrence_in_the_spring_gap_uses_the_offset_before() -> None:
     # 03:30 does not exist on 28 March 2027 in Riga: RFC 5545 reads it with the offset before.
     got = ours("FREQ=DAILY;COUNT=3", start=datetime(2027, 3, 27, 3, 30, tzinfo=RIGA))
     gap = got[1]
-    assert gap.astimezone(ZoneInfo("UTC")).hour == 1 and gap.astimezone(ZoneInfo("UTC")).minute == 30
+    assert (
+        gap.astimezone(ZoneInfo("UTC")).hour == 1 and gap.astimezone(ZoneInfo("UTC")).minute == 30
+    )

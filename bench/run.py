@@ -555,6 +555,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--hostile", action="store_true", help="also measure refusing hostile XML (bench.hostile)"
     )
     p.add_argument("--only-hostile", action="store_true", help="only the hostile-XML classes")
+    p.add_argument(
+        "--facade", action="store_true", help="also the volunteer facade's list (bench.facade)"
+    )
+    p.add_argument("--only-facade", action="store_true", help="only the volunteer facade's list")
     return p.parse_args(argv)
 
 
@@ -571,9 +575,24 @@ def hostile_phase(quick: bool) -> dict[str, Any]:
     return results
 
 
+def facade_phase(quick: bool) -> dict[str, Any]:
+    """bench.facade: the public list with 10,000 postings and 100 concurrent readers."""
+    from bench import facade
+
+    result = facade.run(requests=1_000 if quick else 6_000)
+    facade.report(result)
+    path = RESULTS / "facade.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every phase and report."""
     args = parse_args(argv)
+    if args.only_facade:
+        facade_phase(args.quick)
+        return 0
     if args.only_hostile:
         hostile_phase(args.quick)
         print(f"\nwritten {RESULTS / 'hostile.json'}")
@@ -710,6 +729,8 @@ def main(argv: list[str] | None = None) -> int:
     report(results)
     if args.hostile:
         results["hostile"] = hostile_phase(args.quick)
+    if args.facade:
+        results["facade"] = facade_phase(args.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     print(f"\nwritten {args.output}")

@@ -11,6 +11,8 @@
   worker disabled) driven by concurrent keep-alive clients: ``POST /v1/outbound/...``
   (execution notifications, unique Idempotency-Keys) and ``POST /soap/tis`` (CourtRuling
   envelopes signed beforehand, outside the timed section, unique message ids);
+* with ``--calendar``: publishing availability of 50 resources over a year to Radicale, full
+  and incremental, against a bare CalDAV client's floor (``bench.calendar``);
 * with ``--hostile`` (or only that, ``--only-hostile``): the time and memory to refuse each
   class of hostile 10 MB XML, each in a fresh subprocess (``bench.hostile``), with the ratio
   to one valid message.
@@ -556,6 +558,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--only-hostile", action="store_true", help="only the hostile-XML classes")
     p.add_argument(
+        "--calendar",
+        action="store_true",
+        help="also measure publishing availability to Radicale (bench.calendar)",
+    )
+    p.add_argument(
         "--facade", action="store_true", help="also the volunteer facade's list (bench.facade)"
     )
     p.add_argument("--only-facade", action="store_true", help="only the volunteer facade's list")
@@ -729,6 +736,12 @@ def main(argv: list[str] | None = None) -> int:
     report(results)
     if args.hostile:
         results["hostile"] = hostile_phase(args.quick)
+    if args.calendar:
+        from bench import calendar as calendar_bench
+
+        print("\n[calendar] full and incremental publishing to Radicale on loopback ...")
+        results["calendar"] = calendar_bench.run(resources=10 if args.quick else 50)
+        calendar_bench.report(results["calendar"])
     if args.facade:
         results["facade"] = facade_phase(args.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -33,6 +33,8 @@ _SAFE_INSTITUTION = re.compile(r"[a-z][a-z0-9]{0,15}")
 
 __all__ = [
     "ApiSettings",
+    "CalendarServerSettings",
+    "CalendarSettings",
     "CkanSettings",
     "ClassifiersSettings",
     "DeliverySettings",
@@ -457,6 +459,56 @@ class RetentionSettings(_Section):
     audit_pseudonymise_years: float = Field(5, ge=0)
 
 
+class CalendarServerSettings(_Section):
+    """The embedded CalDAV counterpart (Radicale) that ``serve --with-simulators`` starts."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5232, ge=1, le=65535)
+    #: Where Radicale keeps its collections (its own files; delete to start afresh).
+    storage: Path = Path("var/radicale")
+
+
+class CalendarSettings(_Section):
+    """The unified calendar over CalDAV (docs/CALENDAR.md): availability out, bookings both ways.
+
+    By default the embedded Radicale; point ``url`` (and the credentials) at the E-case unified
+    calendar instead. Collections live under ``<url><home>``: one per resource (its id), plus
+    ``requests`` (where the calendar side puts iTIP REQUEST, CANCEL and REPLY objects) and
+    ``replies`` (where our REPLY, COUNTER, REQUEST and CANCEL objects go).
+    """
+
+    enabled: bool = True
+    url: str = "http://127.0.0.1:5232"
+    #: The home collection of our calendars on the server (a principal path on Radicale).
+    home: str = "/plus-gateway/"
+    username: str = "plus-gateway"
+    password: SecretStr = SecretStr("plus-gateway")
+    requests_collection: str = "requests"
+    replies_collection: str = "replies"
+    #: Delete an object from ``requests`` once it is in the inbox (the calendar side's queue).
+    consume_requests: bool = True
+    #: Seconds between publishing runs and between reads of ``requests`` (the loop in ``serve``).
+    sync_interval: float = Field(60.0, gt=0)
+    poll_interval: float = Field(5.0, gt=0)
+    #: Zone of times PLUS gives without an offset, of working hours and of floating times.
+    time_zone: str = "Europe/Riga"
+    #: Days ahead that recurring busy blocks are expanded for conflict checks and exports.
+    horizon_days: int = Field(400, ge=7, le=3660)
+    #: Occurrences one recurrence may have within the horizon; more is RRULE_UNBOUNDED.
+    max_occurrences: int = Field(1000, ge=1, le=100_000)
+    #: Largest iCalendar object read from the calendar side.
+    max_bytes: int = Field(256 * 1024, gt=0)
+    connect_timeout: float = Field(3.0, gt=0)
+    timeout: float = Field(10.0, gt=0)
+    #: Our calendar user address (ORGANIZER of what PLUS proposes).
+    organizer: str = "mailto:kalendars@vp.gov.lv"
+    #: A resource's calendar user address is this prefix + its id (ATTENDEE in requests).
+    resource_address_prefix: str = "urn:lv:vpd:resource:"
+    #: Retry policy of answers in the outbox (partner ``calendar``).
+    retry: RetrySettings = RetrySettings(base_delay=1.0, max_delay=60.0)
+    server: CalendarServerSettings = CalendarServerSettings()
+
+
 class LoggingSettings(_Section):
     """Log format and level."""
 
@@ -500,6 +552,7 @@ class Settings(BaseSettings):
     classifiers: ClassifiersSettings = ClassifiersSettings()
     logging: LoggingSettings = LoggingSettings()
     journal: JournalSettings = JournalSettings()
+    calendar: CalendarSettings = CalendarSettings()
     jobs: JobsSettings = JobsSettings()
     opendata: OpendataSettings = OpendataSettings()
     retention: RetentionSettings = RetentionSettings()

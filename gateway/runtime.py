@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import requests
 
+from gateway.calendar import PARTNER as CALENDAR_PARTNER
+from gateway.calendar import Calendar
 from gateway.channels.ecase import ECASE_ENDPOINT, Channels
 from gateway.channels.institutions import Directory
 from gateway.channels.queries import InstitutionQueries
 from gateway.channels.routing import ReplyRouter
 from gateway.config import Settings
+from gateway.delivery.transport import OutboxTransport
 from gateway.mapping import MappingRegistry
 from gateway.metrics import Metrics
 from gateway.pipeline import DEFAULT_STEPS, RouteTable
@@ -83,9 +86,16 @@ class Runtime:
             store=self.store,
             metrics_registry=self.metrics.registry,
         )
+        #: The unified calendar over CalDAV (availability, bookings); nothing is contacted here.
+        self.calendar: Calendar = Calendar(settings, self.store)
+        #: Outbox partners delivered by something other than a SOAP client, by partner name.
+        self.transports: dict[str, OutboxTransport] = {}
+        if settings.calendar.enabled:
+            self.transports[CALENDAR_PARTNER] = self.calendar.transport
 
     def close(self) -> None:
         """Release connections."""
+        self.calendar.close()
         self.registries.close()
         self.session.close()
         self.engine.dispose()

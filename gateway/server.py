@@ -9,6 +9,7 @@ import structlog
 import uvicorn
 
 from gateway.api.app import create_app
+from gateway.calendar.radicale import RadicaleServer
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
 from gateway.jobs import JobRunner, Ticker
@@ -67,6 +68,23 @@ def serve_simulator(settings: Settings, partner: str) -> None:
     uvicorn.Server(_uvicorn_config(app, host, port)).run()
 
 
+def _start_calendar_server(settings: Settings) -> RadicaleServer | None:
+    """Radicale, the embedded CalDAV counterpart, when the calendar points at it."""
+    cfg = settings.calendar
+    server = cfg.server
+    if not cfg.enabled or cfg.url.rstrip("/") != f"http://{server.host}:{server.port}":
+        return None
+    radicale = RadicaleServer(
+        host=server.host,
+        port=server.port,
+        storage=server.storage,
+        username=cfg.username,
+        password=cfg.password.get_secret_value(),
+    ).start()
+    print(f"  calendar (CalDAV, Radicale): {radicale.url}{cfg.home}")
+    return radicale
+
+
 def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     """Run the gateway until interrupted."""
     configure_logging(settings.logging.environment, settings.logging.level)
@@ -82,9 +100,14 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
         ckan_app, ckan_host, ckan_port = ckan_simulator_for(settings)
         sims.append(start_app_thread(ckan_app, ckan_host, ckan_port, "ckan"))
         print(f"  ckan simulator: http://{ckan_host}:{ckan_port}/api/3/action/")
+    radicale = _start_calendar_server(settings) if with_simulators else None
     worker = DeliveryWorker(runtime)
     if settings.delivery.enabled:
         worker.start()
+    if settings.calendar.enabled:
+        # Publishing and booking intake: a loop until the jobs area schedules the same runs
+        # (CalendarSync.publish and .poll, gateway/calendar/publish.py).
+        runtime.calendar.start_loop()
     anchors = AnchorLoop(runtime.store, settings)
     anchors.start()
     # Scheduled jobs (schedules/*.yaml): APScheduler ticks, the runs table decides who runs.
@@ -119,7 +142,11 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     try:
         GracefulServer(config, on_signal).run()
     finally:
+        if runtime.calendar.loop is not None:
+            runtime.calendar.loop.stop(min(5.0, shutdown.left()))
         shutdown.finish(runtime, worker, anchors, sims, jobs=jobs)
+        if radicale is not None:
+            radicale.stop()
 
 
 def _seed_then_tick(settings: Settings, runtime: Runtime, jobs: Ticker) -> None:

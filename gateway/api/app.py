@@ -33,6 +33,7 @@ from gateway.api.models import (
 )
 from gateway.api.openapi import complete_responses, require_header
 from gateway.api.queries import create_queries_router
+from gateway.calendar.api import create_calendar_router
 from gateway.delivery import DeliveryWorker
 from gateway.errors import (
     CanonicalInvalidError,
@@ -362,6 +363,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
 
     app.include_router(create_registries_router(runtime.registries))
     app.include_router(create_queries_router(runtime.queries))
+    app.include_router(create_calendar_router(runtime.calendar))
     app.include_router(create_statistics_router(runtime))
     app.include_router(jobs_router)
 

@@ -117,7 +117,10 @@ class DeliveryWorker:
         return len(rows) + pushed
 
     def _lease_lasts(self, row: dict[str, Any]) -> bool:
-        connect, operation = self.runtime.settings.timeouts(row["partner"])
+        transport = self.runtime.transports.get(row["partner"])
+        connect, operation = (
+            transport.timeouts if transport else self.runtime.settings.timeouts(row["partner"])
+        )
         worst = timedelta(seconds=connect + operation + 1)
         return bool(utcnow() + worst < row["lease_until"])
 
@@ -127,24 +130,33 @@ class DeliveryWorker:
         partner = row["partner"]
         bound = log.bind(message_id=row["message_id"], partner=partner, operation=row["operation"])
         channels = self.runtime.channels
-        client = channels.client_for(partner)
-        header = channels.header_for(
-            partner, row["operation"], row["message_id"], row.get("user_id")
-        )
-        policy = self.runtime.settings.institution(partner).retry_for(
-            row["operation"], row["message_type"]
-        )
-        try:
-            ack = client.send(
-                row["operation"],
-                row["payload"],
-                header=header.serialize(),
-                message_id=row["message_id"],
-                # A signed receipt from the institution itself (through E-case too): an
-                # unsigned, altered or untrusted acknowledgement is not a delivery.
-                trust=self.runtime.directory.get(partner).trust,
-                limits=self.runtime.limits,
+        # A partner on another channel (the calendar: CalDAV) delivers its own way, with the
+        # same leases, backoff, dead letters and replay.
+        transport = self.runtime.transports.get(partner)
+        if transport is not None:
+            policy = transport.retry
+        else:
+            client = channels.client_for(partner)
+            header = channels.header_for(
+                partner, row["operation"], row["message_id"], row.get("user_id")
             )
+            policy = self.runtime.settings.institution(partner).retry_for(
+                row["operation"], row["message_type"]
+            )
+        try:
+            if transport is not None:
+                ack = transport.deliver(row)
+            else:
+                ack = client.send(
+                    row["operation"],
+                    row["payload"],
+                    header=header.serialize(),
+                    message_id=row["message_id"],
+                    # A signed receipt from the institution itself (through E-case too): an
+                    # unsigned, altered or untrusted acknowledgement is not a delivery.
+                    trust=self.runtime.directory.get(partner).trust,
+                    limits=self.runtime.limits,
+                )
         except GatewayError as exc:
             when = next_attempt(
                 exc,

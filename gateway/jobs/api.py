@@ -9,6 +9,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gateway.api.models import ErrorBody
 from gateway.errors import GatewayError
 from gateway.jobs.runner import JobRunner
 
@@ -48,7 +49,9 @@ def list_jobs(request: Request) -> dict[str, Any]:
     return {"items": runner_of(request).describe()}
 
 
-@jobs_router.get("/{name}/runs", summary="Runs of a job, newest first")
+@jobs_router.get(
+    "/{name}/runs", summary="Runs of a job, newest first", responses={404: {"model": ErrorBody}}
+)
 def job_history(
     request: Request, name: str, limit: Annotated[int, Query(ge=1, le=500)] = 50
 ) -> Any:
@@ -59,7 +62,12 @@ def job_history(
     return {"items": runner.runs.history(name, limit)}
 
 
-@jobs_router.post("/{name}/run", status_code=202, summary="Run a job now (journaled when forced)")
+@jobs_router.post(
+    "/{name}/run",
+    status_code=202,
+    summary="Run a job now (journaled when forced)",
+    responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}},
+)
 async def run_job(request: Request, name: str, body: JobRunRequest) -> Any:
     """202 once the run is claimed (it goes on in the background); 409 when the period ran
     or runs now (``force`` with a reason runs it again); 422 for a bad period or no reason."""

@@ -13,10 +13,11 @@ import tempfile
 from collections.abc import Iterator
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from gateway.api.models import ErrorBody
 from gateway.opendata.extract import ExtractCodes, table_schema
 from gateway.opendata.service import receive_extract
 from gateway.store.statistics import Extracts
@@ -54,6 +55,7 @@ def create_statistics_router(runtime: Any) -> APIRouter:
         "/extracts",
         status_code=201,
         summary="Deliver a pseudonymised statistics extract (CSV or JSON Lines)",
+        responses={413: {"model": ErrorBody}, 415: {"model": ErrorBody}},
         description=(
             "The extract of month `period` covers every case active on at least one day from "
             "1 January to the month's end. Schema: `GET /v1/statistics/extracts/schema`. "
@@ -71,7 +73,10 @@ def create_statistics_router(runtime: Any) -> APIRouter:
     )
     async def post_extract(
         request: Request,
-        period: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")],
+        # Years 1900-2999: year 0000 (or 10000 past 9999-12) cannot be a date (it was a 500).
+        period: Annotated[
+            str, Query(pattern=r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+        ],
     ) -> JSONResponse:
         media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         fmt = _FORMATS.get(media)
@@ -129,8 +134,12 @@ def create_statistics_router(runtime: Any) -> APIRouter:
         """Fields, types, code lists; CSV header names are the field names."""
         return schema
 
-    @router.get("/extracts/{extract_id}", summary="One extract's status and errors")
-    def get_extract(extract_id: int) -> Any:
+    @router.get(
+        "/extracts/{extract_id}",
+        summary="One extract's status and errors",
+        responses={404: {"model": ErrorBody}},
+    )
+    def get_extract(extract_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Any:
         """Metadata and the first errors; never the rows."""
         found = extracts.get(extract_id)
         if found is None:

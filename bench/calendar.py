@@ -192,6 +192,7 @@ def run(resources: int = RESOURCES, per_month: int = 2, keep: bool = False) -> d
                     b["busy_id"],
                     b["start"],
                     b["end"] + (timedelta(minutes=30) if k < per_resource else timedelta()),
+                    b["rrule"],
                 )
                 for k, b in enumerate(blocks)
             ]

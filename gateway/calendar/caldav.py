@@ -149,12 +149,15 @@ class CalDAVClient:
             created = self._request("MKCALENDAR", path, body=body, ok=(201, 405))
         return created.status_code == 201
 
-    def list(self, name: str) -> dict[str, Remote]:
-        """Objects of collection ``name`` by object name (the last path segment)."""
+    def list(self, name: str) -> dict[str, Remote] | None:
+        """Objects of collection ``name`` by object name (the last path segment); None when
+        the collection does not exist."""
         path = self.collection(name)
         response = self._request(
-            "PROPFIND", path, body=_PROPFIND_ETAGS, headers={"Depth": "1"}, ok=(207,)
+            "PROPFIND", path, body=_PROPFIND_ETAGS, headers={"Depth": "1"}, ok=(207, 404)
         )
+        if response.status_code == 404:
+            return None
         out: dict[str, Remote] = {}
         root = parse_xml(response.content, _LIMITS)
         for item in root.iter(f"{_DAV}response"):

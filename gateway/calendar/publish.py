@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import structlog
@@ -85,6 +85,7 @@ class CalendarSync:
         self.area = service.area
         self._lock = threading.Lock()
         self.last_publish: dict[str, Any] | None = None
+        self._refreshed: date | None = None
         self.last_poll: dict[str, Any] | None = None
 
     # -- what a resource's calendar should hold --------------------------------------------
@@ -148,7 +149,12 @@ class CalendarSync:
         """
         with self._lock:
             report = PublishReport()
-            self.service.refresh_occupancy()
+            # The horizon moves by a day a day: re-expanding recurring blocks more often than
+            # that changes nothing.
+            today = utcnow().date()
+            if self._refreshed != today:
+                self.service.refresh_occupancy()
+                self._refreshed = today
             active = {r["id"]: r for r in self.area.resources()}
             wanted = set(resource_ids) if resource_ids is not None else None
             # Withdrawn resources still holding objects: empty their calendars.
@@ -176,26 +182,29 @@ class CalendarSync:
     ) -> None:
         desired = self.desired(resource) if resource is not None else {}
         published = self.area.published(rid)
-        if resource is not None and self.client.ensure_collection(rid, resource["label"]):
+        # One PROPFIND per resource and run: the listing also tells a missing collection
+        # (first run, or lost on the server), which is then created.
+        listed = self.client.list(rid)
+        missing = listed is None and resource is not None
+        if missing and resource and self.client.ensure_collection(rid, resource["label"]):
             report.collections_created += 1
+        remote = listed or {}
+        written: list[tuple[str, str, str | None]] = []
         try:
-            remote = self.client.list(rid)
-        except GatewayError:
-            if resource is None:
-                remote = {}
-            else:
-                raise
-        for name, body in desired.items():
-            digest = sha256_hex(body)
-            seen = published.get(name)
-            there = remote.get(name)
-            if seen and there and seen["sha256"] == digest and seen["etag"] == there.etag:
-                report.unchanged += 1
-                continue
-            href = there.href if there else self.client.object_href(rid, name)
-            etag = self._write(href, body, there, report)
-            self.area.mark_published(rid, name, digest, etag)
-            report.written += 1
+            for name, body in desired.items():
+                digest = sha256_hex(body)
+                seen = published.get(name)
+                there = remote.get(name)
+                if seen and there and seen["sha256"] == digest and seen["etag"] == there.etag:
+                    report.unchanged += 1
+                    continue
+                href = there.href if there else self.client.object_href(rid, name)
+                written.append((name, digest, self._write(href, body, there, report)))
+                report.written += 1
+        finally:
+            # Recorded per resource, also when the run breaks off: an object written but not
+            # recorded (a crash in between) is only written again by the next run.
+            self.area.mark_published_many(rid, written)
         for name in sorted(set(remote) - set(desired)):
             self._remove(remote[name], report)
             report.deleted += 1
@@ -234,7 +243,7 @@ class CalendarSync:
             self.client.ensure_collection(self.settings.replies_collection, "Answers")
             seen = self.area.intake_etags()
             fresh = []
-            for remote in self.client.list(name).values():
+            for remote in (self.client.list(name) or {}).values():
                 if seen.get(remote.href) == remote.etag:
                     # Handled before; only its removal was lost (an outage). Finish it.
                     if self.settings.consume_requests:

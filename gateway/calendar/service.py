@@ -315,8 +315,8 @@ class CalendarService:
         Idempotent; run by every publishing run. Returns the number of blocks expanded.
         """
         now = now or utcnow()
-        done = 0
         resources = {r["id"]: r for r in self.area.resources()}
+        expanded = []
         for block in self.area.all_busy():
             resource = resources.get(block["resource_id"])
             if block["rrule"] is None or resource is None:
@@ -329,15 +329,17 @@ class CalendarService:
             except GatewayError as exc:
                 log.warning("busy block not re-expanded", code=exc.code, error=exc.message)
                 continue
-            with self.store.db.transaction() as conn:
+            expanded.append((block, _recent(spans, now)))
+        # One transaction for all: a commit is a disk flush.
+        with self.store.db.transaction() as conn:
+            for block, spans in expanded:
                 self.area.occupy_in(
                     conn,
                     "busy",
                     f"{block['resource_id']}/{block['busy_id']}",
-                    ((block["resource_id"], s, e) for s, e in _recent(spans, now)),
+                    ((block["resource_id"], s, e) for s, e in spans),
                 )
-            done += 1
-        return done
+        return len(expanded)
 
     # -- booking requests from the calendar side -------------------------------------------
 

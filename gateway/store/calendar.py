@@ -392,22 +392,29 @@ class CalendarStore:
             return sorted(str(r) for r in conn.execute(query).scalars())
 
     def mark_published(self, resource_id: str, name: str, sha256: str, etag: str | None) -> None:
-        """Record what was written (or None to forget a deleted object)."""
+        """Record what was written to one object."""
+        self.mark_published_many(resource_id, [(name, sha256, etag)])
+
+    def mark_published_many(
+        self, resource_id: str, written: Sequence[tuple[str, str, str | None]]
+    ) -> None:
+        """Record ``(name, sha256, etag)`` of objects written, in one transaction."""
+        if not written:
+            return
+        now = utcnow()
         with self.db.transaction() as conn:
             conn.execute(
                 delete(calendar_published).where(
                     calendar_published.c.resource_id == resource_id,
-                    calendar_published.c.name == name,
+                    calendar_published.c.name.in_([n for n, _, _ in written]),
                 )
             )
             conn.execute(
-                insert(calendar_published).values(
-                    resource_id=resource_id,
-                    name=name,
-                    sha256=sha256,
-                    etag=etag,
-                    published_at=utcnow(),
-                )
+                insert(calendar_published),
+                [
+                    dict(resource_id=resource_id, name=n, sha256=h, etag=e, published_at=now)
+                    for n, h, e in written
+                ],
             )
 
     def forget_published(self, resource_id: str, name: str) -> None:

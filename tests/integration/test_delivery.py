@@ -166,8 +166,15 @@ def test_push_mode_delivers_inbox_in_order_with_retries(
             assert [g["partner_message_id"] for g in got] == [a["MessageId"] for a in sent]
             assert [g["cursor"] for g in got] == sorted(g["cursor"] for g in got)
             assert got[0]["message"]["case"]["number"]
-            # pushed means acknowledged: nothing is left to pull
-            assert live.http.get(f"{live.gateway}/v1/inbox").json()["items"] == []
+            # pushed means acknowledged: nothing is left to pull. The push is recorded once the
+            # webhook has answered, a moment after the receiver took the message.
+            settle = time.monotonic() + 5
+            while True:
+                items = live.http.get(f"{live.gateway}/v1/inbox").json()["items"]
+                if not items or time.monotonic() > settle:
+                    break
+                time.sleep(0.05)
+            assert items == []
             statuses = [e["status"] for e in live.runtime.store.journal.for_message(got[0]["id"])]
             assert statuses.count("push_retry") == 2 and statuses[-1] == "pushed"
     finally:

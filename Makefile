@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench demo keys clean format
+.PHONY: run test lint typecheck unit bench demo demo-volunteering keys clean format
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,10 +16,14 @@ keys: $(STAMP)
 	$(BIN)/plus-gateway keys init
 
 run: keys
+	@echo "Volunteer facade token (development issuer): $(BIN)/plus-gateway facade token --role volunteer --subject me"
 	$(BIN)/plus-gateway serve --with-simulators
 
 demo: $(STAMP)
 	$(BIN)/plus-gateway demo --institution ievp
+
+demo-volunteering: $(STAMP)
+	$(BIN)/plus-gateway demo volunteering
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway tests bench

@@ -100,9 +100,19 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    if args.flow == "volunteering":
+        from gateway.facade.demo import run_volunteering_demo
+
+        return run_volunteering_demo(_settings(args), gateway_url=args.gateway)
     from gateway.demo import run_demo
 
     return run_demo(_settings(args), gateway_url=args.gateway, institution=args.institution)
+
+
+def cmd_facade(args: argparse.Namespace) -> int:
+    from gateway.facade.command import facade_command
+
+    return facade_command(args, _settings(args), lambda: _store(args))
 
 
 def _load_xml(path: str, settings: Settings) -> Any:
@@ -184,6 +194,11 @@ def cmd_keys(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Simulators that sign (institutions, VISS) need a pair; the E-case platform has none.
     names = ["gateway", *(f"{p}-sim" for p, sim in settings.simulators.items() if sim.key)]
+    if settings.facade.enabled:
+        from gateway.facade.keys import KEY_NAMES
+
+        # The volunteer facade's certificate seal and development token issuer.
+        names.extend(KEY_NAMES)
     made = init_keys(Path(settings.paths.keys), names, args.algorithm, force=args.force)
     for name, (key, cert) in made.items():
         print(f"{name}: {key} {cert}")
@@ -261,12 +276,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("demo", help="walk through the flows against a running gateway")
+    p.add_argument(
+        "flow",
+        nargs="?",
+        default="reply-routing",
+        choices=["reply-routing", "volunteering"],
+        help="reply-routing (default) or volunteering (the volunteer facade)",
+    )
     p.add_argument("--gateway", default=None, help="gateway base URL (default from config)")
     p.add_argument(
         "--institution",
         help="the E-case institution that asks for the report (default: the first configured)",
     )
     p.set_defaults(func=cmd_demo)
+
+    from gateway.facade.command import add_facade_parser
+
+    add_facade_parser(sub).set_defaults(func=cmd_facade)
 
     p = sub.add_parser("validate", help="validate an XML message against its XSD")
     p.add_argument("file")

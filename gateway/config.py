@@ -39,6 +39,9 @@ __all__ = [
     "ClassifiersSettings",
     "DeliverySettings",
     "EcaseSettings",
+    "FacadeAuthSettings",
+    "FacadeSealSettings",
+    "FacadeSettings",
     "InstitutionSettings",
     "JobsSettings",
     "JournalSettings",
@@ -509,6 +512,67 @@ class CalendarSettings(_Section):
     server: CalendarServerSettings = CalendarServerSettings()
 
 
+class FacadeSealSettings(_Section):
+    """The key that seals volunteer certificates (PAdES, pyHanko) and what validates them."""
+
+    #: Unset: the demo pair ``facade-seal-key.pem``/``-cert.pem`` in ``paths.keys``.
+    key: Path | None = None
+    certificate: Path | None = None
+    #: Certificates a seal may chain to (default: the seal certificate itself, self-signed
+    #: in development); earlier seal certificates go here after a key rotation.
+    trust: tuple[Path, ...] = ()
+
+
+class FacadeAuthSettings(_Section):
+    """Bearer tokens of the volunteer facade: an OIDC-style issuer and its JWKS."""
+
+    #: The ``iss`` every token must carry.
+    issuer: str = "https://plus-gateway.invalid/dev-issuer"
+    #: The ``aud`` every token must carry (this API).
+    audience: str = "plus-gateway-volunteering"
+    #: The issuer's JWKS (OIDC ``jwks_uri``); fetched, cached and refetched for unknown kids.
+    jwks_url: str | None = None
+    jwks_cache_seconds: float = Field(300.0, gt=0)
+    jwks_timeout: float = Field(5.0, gt=0)
+    #: Without ``jwks_url``: the issuer's public keys as PEM certificates or public keys
+    #: (unset: the development issuer's ``facade-issuer-cert.pem`` in ``paths.keys``).
+    public_keys: tuple[Path, ...] = ()
+    #: Development issuer key for ``plus-gateway facade token`` (never needed to verify;
+    #: unset: ``facade-issuer-key.pem`` in ``paths.keys``).
+    signing_key: Path | None = None
+    algorithms: tuple[Literal["RS256", "ES256", "PS256"], ...] = ("RS256", "ES256")
+    #: Seconds of clock skew tolerated on exp/nbf/iat.
+    leeway: float = Field(30.0, ge=0, le=300)
+    #: Longest lifetime ``facade token`` mints (seconds).
+    max_token_lifetime: int = Field(12 * 3600, gt=0)
+
+
+class FacadeSettings(_Section):
+    """The volunteer-platform facade under ``/v1/volunteering`` (docs/VOLUNTEERING.md)."""
+
+    enabled: bool = True
+    #: Base of the verification URL printed on certificates (default: api.public_url).
+    public_url: str | None = None
+    #: Seconds between runs of the archiving of postings past their deadline in ``serve``.
+    archive_interval: float = Field(60.0, gt=0)
+    #: Largest page of the public list.
+    max_page_size: int = Field(100, ge=1, le=1000)
+    #: Attachments of certificates: decoded size limit and accepted media types.
+    attachment_max_bytes: int = Field(512 * 1024, gt=0)
+    attachment_types: tuple[str, ...] = ("application/pdf", "image/png", "image/jpeg")
+    attachments_per_certificate: int = Field(5, ge=0, le=50)
+    #: Rows and bytes of one bulk import (CSV or JSON).
+    import_max_rows: int = Field(1000, ge=1)
+    import_max_bytes: int = Field(1024 * 1024, gt=0)
+    #: Small-cell suppression of statistics published beyond the organisation: cells
+    #: counting fewer volunteers than this are withheld.
+    min_cell: int = Field(5, ge=1)
+    #: Prefix of certificate numbers (``BD-2026-000001``).
+    certificate_prefix: str = Field("BD", pattern=r"^[A-Z]{1,8}$")
+    seal: FacadeSealSettings = FacadeSealSettings()
+    auth: FacadeAuthSettings = FacadeAuthSettings()
+
+
 class LoggingSettings(_Section):
     """Log format and level."""
 
@@ -552,6 +616,7 @@ class Settings(BaseSettings):
     classifiers: ClassifiersSettings = ClassifiersSettings()
     logging: LoggingSettings = LoggingSettings()
     journal: JournalSettings = JournalSettings()
+    facade: FacadeSettings = FacadeSettings()
     calendar: CalendarSettings = CalendarSettings()
     jobs: JobsSettings = JobsSettings()
     opendata: OpendataSettings = OpendataSettings()

@@ -17,6 +17,7 @@ from gateway.channels.queries import InstitutionQueries
 from gateway.channels.routing import ReplyRouter
 from gateway.config import Settings
 from gateway.delivery.transport import OutboxTransport
+from gateway.facade.service import Facade
 from gateway.mapping import MappingRegistry
 from gateway.metrics import Metrics
 from gateway.pipeline import DEFAULT_STEPS, RouteTable
@@ -76,6 +77,10 @@ class Runtime:
             limits=self.limits,
             audit=AuditLog(self.store),
             breaker=settings.registries.breaker,
+        )
+        #: The volunteer facade (seal key, token issuer keys), loaded once; None when off.
+        self.facade: Facade | None = (
+            Facade(settings, self.store) if settings.facade.enabled else None
         )
         #: Registry queries through VISS (clients, breakers, cache, audit), built once.
         self.registries = RegistryService.from_settings(

@@ -12,6 +12,7 @@ from gateway.api.app import create_app
 from gateway.calendar.radicale import RadicaleServer
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
+from gateway.facade.archive import ArchiveLoop
 from gateway.jobs import JobRunner, Ticker
 from gateway.lifecycle import GracefulServer, Shutdown
 from gateway.logging import configure_logging
@@ -110,6 +111,11 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
         runtime.calendar.start_loop()
     anchors = AnchorLoop(runtime.store, settings)
     anchors.start()
+    # Postings past their deadline are archived by this loop until the jobs area schedules
+    # the same function (gateway/facade/archive.py).
+    archiver = ArchiveLoop(runtime.store, settings.facade.archive_interval)
+    if runtime.facade is not None:
+        archiver.start()
     # Scheduled jobs (schedules/*.yaml): APScheduler ticks, the runs table decides who runs.
     jobs = Ticker(JobRunner(settings, runtime.store, metrics_registry=runtime.metrics.registry))
     if settings.jobs.enabled:
@@ -129,6 +135,13 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     print(f"plus-gateway on {base}  (API docs: {base}/docs, OpenAPI: {base}/openapi.json)")
     for partner in runtime.wsdl_documents:
         print(f"  SOAP endpoint for {partner.upper()}: {base}/soap/{partner}?wsdl")
+    if runtime.facade is not None:
+        print(f"  volunteer facade: {base}/v1/volunteering/opportunities (public list)")
+        print(
+            "    a development token: plus-gateway facade token --role volunteer "
+            "--subject demo-volunteer   (roles: volunteer, organisation_user "
+            "--organisation NUMBER, policy_analyst); `make demo-volunteering` walks it through"
+        )
     # SIGTERM/SIGINT: bounded graceful stop, exit 0 (gateway/lifecycle.py).
     shutdown = Shutdown(settings.delivery.shutdown_timeout)
 
@@ -142,6 +155,7 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     try:
         GracefulServer(config, on_signal).run()
     finally:
+        archiver.stop()
         if runtime.calendar.loop is not None:
             runtime.calendar.loop.stop(min(5.0, shutdown.left()))
         shutdown.finish(runtime, worker, anchors, sims, jobs=jobs)

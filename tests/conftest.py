@@ -13,6 +13,9 @@ import pytest
 from gateway.config import Settings, load_settings
 from gateway.signing.keys import init_keys
 
+#: The volunteer facade's demo key pairs (gateway/facade/keys.py).
+FACADE_KEYS = ("facade-seal", "facade-issuer")
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "samples"
 #: The institutions config.yaml configures, each with a simulator and demo keys in tests.
@@ -30,7 +33,11 @@ def free_port() -> int:
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Demo keys for the gateway, the TIS and VISS simulators and an untrusted intruder."""
     directory = tmp_path_factory.mktemp("keys")
-    init_keys(directory, ["gateway", *(f"{i}-sim" for i in INSTITUTIONS), "viss-sim", "intruder"])
+    init_keys(
+        directory,
+        # facade-seal and facade-issuer: the volunteer facade's seal and development issuer.
+        ["gateway", *(f"{i}-sim" for i in INSTITUTIONS), "viss-sim", "intruder", *FACADE_KEYS],
+    )
     return directory
 
 
@@ -72,6 +79,8 @@ def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings
         "trust": {"certificates": [str(keys_dir / "gateway-cert.pem")]},
     }
     base: dict[str, Any] = {
+        # The facade's demo pairs (seal, issuer) are found in paths.keys.
+        "paths": {"keys": str(keys_dir)},
         "api": {"port": api_port},
         "store": {"url": f"sqlite:///{tmp_path}/gateway.db"},
         "signing": {

@@ -42,6 +42,7 @@ from gateway.errors import (
     UnknownOperationError,
     XmlTooLargeError,
 )
+from gateway.facade.api import install_facade
 from gateway.jobs.api import jobs_router
 from gateway.logging import mask_text
 from gateway.opendata.api import create_statistics_router
@@ -99,7 +100,13 @@ class _RequestContext:
         request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:100] or uuid.uuid4().hex
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        if self.api_key and scope["path"].startswith("/v1/"):
+        # The volunteer facade is public-facing with its own bearer tokens (gateway/facade/),
+        # so PLUS's local API key does not guard it.
+        if (
+            self.api_key
+            and scope["path"].startswith("/v1/")
+            and not scope["path"].startswith("/v1/volunteering/")
+        ):
             given = headers.get(b"x-api-key", b"")
             if not hmac.compare_digest(given, self.api_key):
                 response = _error(401, "UNAUTHORIZED", "missing or wrong X-API-Key header")
@@ -363,6 +370,9 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
 
     app.include_router(create_registries_router(runtime.registries))
     app.include_router(create_queries_router(runtime.queries))
+    if runtime.facade is not None:
+        # The volunteer facade under /v1/volunteering (gateway/facade/api.py).
+        install_facade(app, runtime.facade)
     app.include_router(create_calendar_router(runtime.calendar))
     app.include_router(create_statistics_router(runtime))
     app.include_router(jobs_router)

@@ -37,7 +37,7 @@ class Runtime:
 
     def __init__(self, settings: Settings, *, run_migrations: bool = True) -> None:
         self.settings: Settings = settings
-        self.limits: XmlLimits = XmlLimits(max_bytes=settings.xml.max_bytes)
+        self.limits: XmlLimits = XmlLimits.from_settings(settings.xml)
         self.schemas: SchemaRegistry = SchemaRegistry(settings.paths.xsd)
         self.schemas.load_all()
         self.mappings: MappingRegistry = MappingRegistry.load(settings.paths.mappings)
@@ -91,6 +91,7 @@ class Runtime:
             store=self.store,
             metrics_registry=self.metrics.registry,
         )
+
         #: The unified calendar over CalDAV (availability, bookings); nothing is contacted here.
         self.calendar: Calendar = Calendar(settings, self.store)
         #: Outbox partners delivered by something other than a SOAP client, by partner name.

@@ -82,6 +82,7 @@ class Directory:
                     trust=TrustStore.from_files(
                         list(cfg.trust.certificates),
                         cfg.trust.ca,
+                        max_certificates=settings.xml.max_certificates,
                         accept_legacy_uri=settings.signing.accept_legacy_uri,
                     ),
                 )

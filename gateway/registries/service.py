@@ -154,6 +154,7 @@ class RegistryService:
         trust = TrustStore.from_files(
             list(cfg.trust.certificates),
             cfg.trust.ca,
+            max_certificates=settings.xml.max_certificates,
             accept_legacy_uri=settings.signing.accept_legacy_uri,
         )
         client_id = parse_identifier(cfg.client_id, service=False, key="registries.client_id")

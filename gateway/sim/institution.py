@@ -76,6 +76,7 @@ class InstitutionSim:
         self.trust = TrustStore.from_files(
             list(self.sim.trust.certificates),
             self.sim.trust.ca,
+            max_certificates=settings.xml.max_certificates,
             accept_legacy_uri=settings.signing.accept_legacy_uri,
         )
         self.records = Records(name)

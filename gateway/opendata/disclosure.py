@@ -22,14 +22,16 @@ unprotected. Averages are published only with their count.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linprog
-from scipy.sparse import lil_matrix
 
 from gateway.errors import PermanentError
 
@@ -105,17 +107,19 @@ def attack(
         by_component[find(next(iter(coefficients)))].append(index)
     out: dict[str, Interval] = {}
     solved: dict[str, tuple[list[str], Any, np.ndarray]] = {}
+    signatures: dict[str, Any] = {}
     for target in targets:
         if target not in parent:
             out[target] = Interval(1.0, float("inf"))
             continue
         root = find(target)
         members = by_component[root]
-        # What the attacker sees of the component: its equations, unknowns and constants.
-        signature = (
-            target,
-            tuple(sorted((tuple(sorted(rows[i][0].items())), rows[i][1]) for i in members)),
-        )
+        if root not in signatures:
+            # What the attacker sees of the component: its equations, unknowns and constants.
+            signatures[root] = tuple(
+                sorted((tuple(sorted(rows[i][0].items())), rows[i][1]) for i in members)
+            )
+        signature = (target, signatures[root])
         if cache is not None and signature in cache:
             out[target] = cache[signature]
             continue
@@ -140,6 +144,94 @@ def _one_equation(row: tuple[dict[str, float], float], target: str) -> Interval:
     return Interval(low, high)
 
 
+@dataclass(frozen=True, eq=False)
+class _Csr:
+    """A sparse matrix by rows."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+
+class _Solver:
+    """One HiGHS instance reused for every LP (a component's model, then one objective per
+    bound: re-solving from the last basis takes a fraction of a millisecond)."""
+
+    def __init__(self) -> None:
+        import highspy
+
+        # HiGHS prints its banner on stdout when an instance is made; stdout may be the
+        # CLI's JSON output, so the banner goes to /dev/null (once per process).
+        with _quiet_stdout():
+            self._highs = highspy.Highs()
+        self._highs.setOptionValue("output_flag", False)
+        # Re-solves differ only in the objective: start from the last basis, no presolve.
+        self._highs.setOptionValue("presolve", "off")
+        self._inf = highspy.kHighsInf
+        self._hs = highspy
+        self._loaded: Any = None
+
+    def bounds(self, names: list[str], matrix: Any, rhs: np.ndarray, target: str) -> Interval:
+        h, hs = self._highs, self._hs
+        if self._loaded is not matrix:
+            lp = hs.HighsLp()
+            lp.num_col_ = len(names)
+            lp.num_row_ = len(rhs)
+            lp.col_cost_ = np.zeros(len(names))
+            lp.col_lower_ = np.ones(len(names))
+            lp.col_upper_ = np.full(len(names), self._inf)
+            lp.row_lower_ = rhs
+            lp.row_upper_ = rhs
+            lp.a_matrix_.format_ = hs.MatrixFormat.kRowwise
+            lp.a_matrix_.start_ = matrix.indptr
+            lp.a_matrix_.index_ = matrix.indices
+            lp.a_matrix_.value_ = matrix.data
+            h.passModel(lp)
+            self._loaded = matrix
+        position = names.index(target)
+        found = []
+        for sense in (1.0, -1.0):
+            h.changeColsCost(
+                len(names),
+                np.arange(len(names), dtype=np.int32),
+                np.where(np.arange(len(names)) == position, sense, 0.0),
+            )
+            h.run()
+            status = h.getModelStatus()
+            if status == hs.HighsModelStatus.kUnbounded:
+                found.append(float("inf"))
+            elif status != hs.HighsModelStatus.kOptimal:
+                # Infeasible: the published data contradict each other, a bug in the tables;
+                # treat the cell as exposed so that nothing is published.
+                return Interval(1.0, 1.0)
+            else:
+                found.append(sense * h.getInfo().objective_function_value)
+        return Interval(found[0], found[1])
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+_SOLVERS = threading.local()
+
+
+def _solver() -> _Solver:
+    if not hasattr(_SOLVERS, "solver"):
+        _SOLVERS.solver = _Solver()
+    solver: _Solver = _SOLVERS.solver
+    return solver
+
+
 def _solve(
     rows: list[tuple[dict[str, float], float]],
     members: list[int],
@@ -151,31 +243,24 @@ def _solve(
     if root not in solved:
         names = sorted({k for i in members for k in rows[i][0]})
         index = {k: n for n, k in enumerate(names)}
-        matrix = lil_matrix((len(members), len(names)))
+        # Row-wise sparse form (CSR) as HiGHS takes it: starts, column indices, values.
+        starts, columns, data = [0], [], []
         rhs = np.zeros(len(members))
         for r, i in enumerate(members):
             coefficients, constant = rows[i]
             for k, c in coefficients.items():
-                matrix[r, index[k]] = c
+                columns.append(index[k])
+                data.append(c)
+            starts.append(len(columns))
             rhs[r] = constant
-        solved[root] = (names, matrix.tocsr(), rhs)
+        matrix = _Csr(
+            np.array(starts, dtype=np.int32),
+            np.array(columns, dtype=np.int32),
+            np.array(data, dtype=np.float64),
+        )
+        solved[root] = (names, matrix, rhs)
     names, matrix, rhs = solved[root]
-    position = names.index(target)
-    objective = np.zeros(len(names))
-    bounds = []
-    for sense in (1.0, -1.0):
-        objective[:] = 0
-        objective[position] = sense
-        result = linprog(objective, A_eq=matrix, b_eq=rhs, bounds=(1, None), method="highs")
-        if result.status == 3:  # unbounded
-            bounds.append(float("inf"))
-        elif result.status != 0:
-            # Infeasible means the published data contradict each other: nothing can be
-            # learnt, but it is a bug in the tables; treat the cell as exposed.
-            return Interval(1.0, 1.0)
-        else:
-            bounds.append(sense * float(result.fun))
-    return Interval(bounds[0], bounds[1])
+    return _solver().bounds(names, matrix, rhs, target)
 
 
 def protect(
@@ -207,17 +292,25 @@ def protect(
         exposed = sorted(k for k, i in intervals.items() if not i.protects(threshold))
         if not exposed:
             return suppressed
-        added = False
+        added: set[str] = set()
         for key in exposed:
+            # A cell added this round may already protect this one: look again next round
+            # rather than hide a second cell for it.
+            if any(other in added for i in members.get(key, ()) for other in _cells(equations[i])):
+                continue
             choice = _partner(key, values, equations, members, suppressed, frozen)
             if choice is not None and choice not in suppressed:
                 suppressed.add(choice)
-                added = True
+                added.add(choice)
         if not added:
             raise DisclosureError(
                 f"{len(exposed)} small cell(s) cannot be protected (first: {exposed[0]})"
             )
     raise DisclosureError("secondary suppression did not converge")
+
+
+def _cells(equation: Equation) -> tuple[str, ...]:
+    return (equation[0], *equation[1])
 
 
 def _partner(

@@ -101,10 +101,10 @@ def _insert_ignoring_duplicates(postgres: bool, values: dict[str, Any]) -> Any:
     # The unique key decides who runs a period; a plain INSERT would abort a PostgreSQL
     # transaction on the duplicate, so both dialects use their ON CONFLICT DO NOTHING.
     # RETURNING says whether the row was ours (rowcount is -1 on psycopg with RETURNING).
-    if postgres:
-        statement = postgresql.insert(job_runs).values(values).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(job_runs).values(values).on_conflict_do_nothing()
+    statement: Any = (postgresql.insert(job_runs) if postgres else sqlite.insert(job_runs)).values(
+        values
+    )
+    statement = statement.on_conflict_do_nothing()
     return statement.returning(job_runs.c.id)
 
 

@@ -10,7 +10,7 @@ class (``retention:``)      what happens after the age
 ==========================  ====================================================================
 ``outbox_delivered_days``   the signed payload of a delivered message is emptied (hash stays)
 ``inbox_acked_days``        the canonical JSON of an acknowledged message becomes ``{}``
-``journal_payload_days``    journal payloads are nulled (``Journal.purge_payloads``)
+``journal_payload_days``    journal payloads are nulled (as ``journal purge`` does)
 ``rejected_payload_days``   kept prefixes of refused requests are nulled
 ``extracts_days``           statistics extracts lose their rows (the newest one stays)
 ``audit_pseudonymise_years`` registry audit rows: the personal code becomes a keyed pseudonym
@@ -121,6 +121,16 @@ def apply_retention(
             ).rowcount
         )
 
+    def journal_payloads(conn: Connection, limit: datetime) -> int:
+        # As Journal.purge_payloads (``journal purge``), on the retention's clock.
+        return int(
+            conn.execute(
+                update(journal)
+                .where(journal.c.at < limit, journal.c.payload.is_not(None))
+                .values(payload=None)
+            ).rowcount
+        )
+
     def extract_rows(conn: Connection, limit: datetime) -> int:
         return extracts.purge_in(conn, extracts.purge_before(limit))
 
@@ -153,19 +163,7 @@ def apply_retention(
     if retention.rejected_payload_days > 0:
         # The running total of kept rejected bytes is recounted after an age-based purge.
         enforce_rejected_retention(store, rejected_retention_bytes)
-    check()
-    if retention.journal_payload_days > 0:
-        age = timedelta(days=retention.journal_payload_days)
-        with store.db.connect() as conn:
-            due = conn.execute(
-                select(journal.c.id)
-                .where(journal.c.at < now - age, journal.c.payload.is_not(None))
-                .limit(1)
-            ).first()
-        # Journal.purge_payloads journals itself; only called when there is something to purge.
-        done["journal_payloads"] = (
-            store.journal.purge_payloads(age, actor=actor) if due is not None else 0
-        )
+    journaled("journal_payloads", retention.journal_payload_days, journal_payloads)
     journaled("extracts", retention.extracts_days, extract_rows)
     journaled("audit_pseudonymised", retention.audit_pseudonymise_years * 365.25, audit_codes)
     return done

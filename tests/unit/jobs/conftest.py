@@ -28,7 +28,9 @@ def make_specs(directory: Path, functions: frozenset[str], **files: str) -> dict
 
 @pytest.fixture
 def runner_factory(
-    settings: Settings, store: Store, tmp_path: Path  # noqa: F811
+    settings: Settings,
+    store: Store,  # noqa: F811  (the fixture imported above)
+    tmp_path: Path,
 ) -> Callable[..., JobRunner]:
     """``factory(functions, owner=..., **job_files)``: a runner over the test store."""
     quick = settings.model_copy(

@@ -108,18 +108,27 @@ def test_failures_retry_with_backoff_then_succeed(runner_factory: Factory) -> No
     text = EVERY_SECOND + "retry: {max_attempts: 5, base_delay: 0.05, max_delay: 0.1}\n"
     a = runner_factory({"work": flaky}, often=text)
     first = a.tick("often")
-    assert first is not None and first.status == "retry" and first.error_code == "PARTNER_UNAVAILABLE"
+    assert (
+        first is not None and first.status == "retry" and first.error_code == "PARTNER_UNAVAILABLE"
+    )
     row = a.runs.get("often", first.period)
-    assert row is not None and row["status"] == "retry" and row["next_attempt_at"] > row["started_at"]
+    assert (
+        row is not None and row["status"] == "retry" and row["next_attempt_at"] > row["started_at"]
+    )
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and (a.runs.get("often", first.period) or {})["status"] != "succeeded":
+    while (
+        time.monotonic() < deadline
+        and (a.runs.get("often", first.period) or {})["status"] != "succeeded"
+    ):
         a.sweep()
         time.sleep(0.02)
     assert attempts == [1, 2, 3]
     assert a.runs.get("often", first.period)["status"] == "succeeded"  # type: ignore[index]
 
 
-def test_retries_are_bounded_and_the_failure_journaled(runner_factory: Factory, store: Store) -> None:
+def test_retries_are_bounded_and_the_failure_journaled(
+    runner_factory: Factory, store: Store
+) -> None:
     def broken(ctx: JobContext) -> dict[str, Any]:
         raise RuntimeError("half-way crash")
 
@@ -205,7 +214,11 @@ def test_stopping_gives_runs_back_for_any_instance(runner_factory: Factory) -> N
     worker.join(5)
     assert result[0].status == "lost"
     row = a.runs.get("often", result[0].period)
-    assert row is not None and row["status"] == "retry" and row["last_error_code"] == "INSTANCE_STOPPED"
+    assert (
+        row is not None
+        and row["status"] == "retry"
+        and row["last_error_code"] == "INSTANCE_STOPPED"
+    )
 
 
 def test_operator_runs_forced_and_past_periods_are_journaled(

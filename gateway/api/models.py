@@ -52,7 +52,9 @@ class MessageStatus(BaseModel):
 
     id: str
     message_type: str
-    institution: str = Field(description="The addressee: an institution's name in the configuration")
+    institution: str = Field(
+        description="The addressee: an institution's name in the configuration"
+    )
     operation: str
     status: str = Field(description="pending | sending | delivered | dead | discarded")
     attempts: int

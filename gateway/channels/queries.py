@@ -191,14 +191,11 @@ class InstitutionQueries:
             )
 
     @staticmethod
-    def _stamped(
-        mapping: MessageMapping, request: dict[str, Any], query_id: str
-    ) -> dict[str, Any]:
+    def _stamped(mapping: MessageMapping, request: dict[str, Any], query_id: str) -> dict[str, Any]:
         stamped = dict(request)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         for field, source in mapping.gateway_fields.items():
-            stamped[field] = (
-                query_id if source == "message_id" else datetime.now(UTC).isoformat(timespec="seconds")
-            )
+            stamped[field] = query_id if source == "message_id" else now
         return stamped
 
     def _call(

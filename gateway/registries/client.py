@@ -21,6 +21,7 @@ from typing import Any
 
 from lxml import etree
 
+from gateway.channels.header import XRoadHeader
 from gateway.errors import (
     ConfigError,
     GatewayError,
@@ -42,7 +43,6 @@ from gateway.registries.errors import (
     RegistryTimeoutError,
     RegistryUnavailableError,
 )
-from gateway.channels.header import XRoadHeader
 from gateway.registries.header import VISS_HEADER, read_header, viss_header
 from gateway.signing import TrustStore
 from gateway.soap.client import PartnerClient

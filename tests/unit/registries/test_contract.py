@@ -3,10 +3,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from gateway.channels.header import XRoadHeader
 from gateway.errors import SchemaValidationError
 from gateway.mapping import MappingRegistry
 from gateway.registries.contract import REGISTRIES
-from gateway.channels.header import XRoadHeader
 from gateway.registries.header import VISS_HEADER, read_header, viss_header
 from gateway.registries.personal_code import is_valid
 from gateway.registries.population import Population

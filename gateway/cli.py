@@ -67,8 +67,6 @@ def cmd_sim(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from gateway.registries.audit import AuditLog
-
     def day(value: str | None, *, end: bool) -> dt.datetime | None:
         if value is None:
             return None
@@ -80,7 +78,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
             ) from None
         return start + dt.timedelta(days=1 if end else 0)
 
-    rows = AuditLog(_store(args)).search(
+    rows = _store(args).audit.search(
         args.personal_code,
         since=day(args.date_from, end=False),
         until=day(args.date_to, end=True),

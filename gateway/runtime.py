@@ -21,7 +21,6 @@ from gateway.facade.service import Facade
 from gateway.mapping import MappingRegistry
 from gateway.metrics import Metrics
 from gateway.pipeline import DEFAULT_STEPS, RouteTable
-from gateway.registries.audit import AuditLog
 from gateway.registries.service import RegistryService
 from gateway.signing import Signer
 from gateway.soap.client import pooled_session
@@ -75,7 +74,7 @@ class Runtime:
             schemas=self.schemas,
             signer=self.signer,
             limits=self.limits,
-            audit=AuditLog(self.store),
+            audit=self.store.audit,
             breaker=settings.registries.breaker,
         )
         #: The volunteer facade (seal key, token issuer keys), loaded once; None when off.

@@ -33,11 +33,11 @@ from gateway.errors import (
     UntrustedSignerError,
 )
 from gateway.mapping import MappingRegistry, MessageMapping
-from gateway.registries.audit import AuditEntry, AuditLog
 from gateway.registries.breaker import CircuitBreaker
 from gateway.registries.client import QueryContext, answer_sha256
 from gateway.registries.errors import query_status
 from gateway.signing import Signer
+from gateway.store.audit import AuditEntry, AuditLog
 from gateway.xml import SchemaRegistry, XmlLimits, serialize
 
 __all__ = ["InstitutionAnswer", "InstitutionQueries"]

@@ -22,7 +22,6 @@ from prometheus_client.registry import Collector
 from gateway.config import Settings
 from gateway.errors import GatewayError, PartnerRejectedError
 from gateway.mapping import MappingRegistry
-from gateway.registries.audit import AuditEntry, AuditLog
 from gateway.registries.breaker import STATES, CircuitBreaker
 from gateway.registries.cache import TTLCache
 from gateway.registries.client import Answer, QueryContext, RegistryClient
@@ -37,6 +36,7 @@ from gateway.registries.header import parse_identifier
 from gateway.signing import TrustStore
 from gateway.soap.client import PartnerClient, pooled_session
 from gateway.store import Store
+from gateway.store.audit import AuditEntry, AuditLog
 from gateway.xml import SchemaRegistry, XmlLimits
 
 __all__ = ["Outcome", "RegistryService"]
@@ -148,7 +148,7 @@ class RegistryService:
             for name in cfg.registries
         }
         cache: TTLCache[tuple[str, str], Answer] = TTLCache(cfg.cache_ttl, cfg.cache_max_entries)
-        audit = AuditLog(store)
+        audit = store.audit
         if not cfg.enabled or cfg.trust is None:
             return cls({}, audit=audit, breakers={}, cache=cache, metrics_registry=metrics_registry)
         trust = TrustStore.from_files(

@@ -11,9 +11,15 @@
 ``outbox.py``      accept (outbox + key + journal, one transaction), claim with a lease,
                    delivered/retry/dead, replay, discard, statistics
 ``inbox.py``       accept with the duplicate check, page, ack, reply-routing lookup, push
+``audit.py``       who asked a registry or institution about whom (personal codes, later
+                   pseudonymised)
 ``leases.py``      give back every lease of a stopping worker (outbox and push)
 ``health.py``      readiness: can the store answer, and still write
 ``calendar.py``    VPD resources, busy blocks, bookings, published objects, intake
+``jobs.py``        one run per (job, period) across instances, with leases
+``statistics.py``  pseudonymised extracts from PLUS (the open data input)
+``facade/``        the volunteer facade's tables and statements
+``retention.py``   retention per class of data, through each area's ``*_in`` purges
 =================  =============================================================================
 
 An area owns its tables and statements; another area reaches them only through its methods. A
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
+from gateway.store.audit import AuditLog
 from gateway.store.calendar import CalendarStore
 from gateway.store.chain import sha256_hex
 from gateway.store.db import Database, create_store_engine, is_sqlite, migrate
@@ -60,3 +67,4 @@ class Store:
         self.outbox = Outbox(self.db, self.journal, self.idempotency)
         self.inbox = Inbox(self.db, self.journal)
         self.calendar = CalendarStore(self.db)
+        self.audit = AuditLog(self.db)

@@ -156,6 +156,19 @@ class Inbox:
             out["acked_at"] = out["acked_at"] or now
             return out
 
+    def empty_acked_in(self, conn: Connection, before: datetime) -> int:
+        """Retention: the canonical JSON of messages acked before ``before`` becomes ``{}``.
+
+        Inside the caller's transaction, which journals what it removed.
+        """
+        return int(
+            conn.execute(
+                update(inbox)
+                .where(inbox.c.acked_at < before, inbox.c.canonical != "{}")
+                .values(canonical="{}")
+            ).rowcount
+        )
+
     # -- push to PLUS (optional) -----------------------------------------------------------
 
     def claim_push(self, owner: str, limit: int, lease_seconds: float) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -109,13 +109,7 @@ class Journal:
         now = utcnow()
         cutoff = now - older_than
         with self._db.transaction() as conn:
-            purged = int(
-                conn.execute(
-                    update(journal)
-                    .where(journal.c.at < cutoff, journal.c.payload.is_not(None))
-                    .values(payload=None)
-                ).rowcount
-            )
+            purged = self.purge_payloads_in(conn, cutoff)
             self.append_in(
                 conn,
                 at=now,
@@ -126,6 +120,19 @@ class Journal:
                 detail=f"payloads of {purged} entries before {cutoff.isoformat()} removed",
             )
         return purged
+
+    def purge_payloads_in(
+        self, conn: Connection, before: datetime, *, status: str | None = None
+    ) -> int:
+        """Null the payloads of entries older than ``before`` (only ``status`` ones if given).
+
+        Inside the caller's transaction, which journals what it removed. The chain still
+        verifies: ``payload_sha256`` stands for a payload in it.
+        """
+        query = update(journal).where(journal.c.at < before, journal.c.payload.is_not(None))
+        if status is not None:
+            query = query.where(journal.c.status == status)
+        return int(conn.execute(query.values(payload=None)).rowcount)
 
     def verify(
         self,

@@ -325,6 +325,23 @@ class Outbox:
                 )
         return bool(done)
 
+    def empty_delivered_payloads_in(self, conn: Connection, before: datetime) -> int:
+        """Retention: empty the payloads of messages delivered before ``before`` (hash stays).
+
+        Inside the caller's transaction, which journals what it removed.
+        """
+        return int(
+            conn.execute(
+                update(outbox)
+                .where(
+                    outbox.c.status == "delivered",
+                    outbox.c.delivered_at < before,
+                    func.length(outbox.c.payload) > 0,
+                )
+                .values(payload=b"")
+            ).rowcount
+        )
+
     # -- operator actions ------------------------------------------------------------------
 
     def replay(self, message_id: str, *, actor: str, reason: str) -> bool:

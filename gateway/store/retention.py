@@ -23,19 +23,21 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, and_, func, select, update
+from sqlalchemy import Connection
 
 from gateway.store.rejections import enforce_rejected_retention
-from gateway.store.schema import inbox, journal, outbox, registry_queries, utcnow
+from gateway.store.schema import utcnow
 from gateway.store.statistics import Extracts
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 __all__ = ["PSEUDONYM_PREFIX", "apply_retention", "pseudonym"]
 
 #: Pseudonymised personal codes start with this (a real code never does).
 PSEUDONYM_PREFIX = "P:"
-_BATCH = 1000
 
 
 def pseudonym(key: bytes, personal_code: str) -> str:
@@ -46,7 +48,7 @@ def pseudonym(key: bytes, personal_code: str) -> str:
 
 
 def apply_retention(
-    store: Any,
+    store: Store,
     retention: Any,
     *,
     actor: str,
@@ -86,76 +88,27 @@ def apply_retention(
                 detail=f"{name}: {count} before {limit.isoformat()}",
             )
 
+    # Each class is its area's purge, inside the transaction that journals it.
     def outbox_payloads(conn: Connection, limit: datetime) -> int:
-        return int(
-            conn.execute(
-                update(outbox)
-                .where(
-                    outbox.c.status == "delivered",
-                    outbox.c.delivered_at < limit,
-                    func.length(outbox.c.payload) > 0,
-                )
-                .values(payload=b"")
-            ).rowcount
-        )
+        return store.outbox.empty_delivered_payloads_in(conn, limit)
 
     def inbox_canonical(conn: Connection, limit: datetime) -> int:
-        return int(
-            conn.execute(
-                update(inbox)
-                .where(inbox.c.acked_at < limit, inbox.c.canonical != "{}")
-                .values(canonical="{}")
-            ).rowcount
-        )
+        return store.inbox.empty_acked_in(conn, limit)
 
     def rejected(conn: Connection, limit: datetime) -> int:
-        return int(
-            conn.execute(
-                update(journal)
-                .where(
-                    journal.c.status == "rejected",
-                    journal.c.at < limit,
-                    journal.c.payload.is_not(None),
-                )
-                .values(payload=None)
-            ).rowcount
-        )
+        return store.journal.purge_payloads_in(conn, limit, status="rejected")
 
     def journal_payloads(conn: Connection, limit: datetime) -> int:
         # As Journal.purge_payloads (``journal purge``), on the retention's clock.
-        return int(
-            conn.execute(
-                update(journal)
-                .where(journal.c.at < limit, journal.c.payload.is_not(None))
-                .values(payload=None)
-            ).rowcount
-        )
+        return store.journal.purge_payloads_in(conn, limit)
 
     def extract_rows(conn: Connection, limit: datetime) -> int:
         return extracts.purge_in(conn, extracts.purge_before(limit))
 
     def audit_codes(conn: Connection, limit: datetime) -> int:
-        changed = 0
-        pending = and_(
-            registry_queries.c.at < limit,
-            ~registry_queries.c.personal_code.startswith(PSEUDONYM_PREFIX),
+        return store.audit.pseudonymise_in(
+            conn, limit, lambda code: pseudonym(pseudonym_key, code), prefix=PSEUDONYM_PREFIX
         )
-        while True:
-            rows = conn.execute(
-                select(registry_queries.c.id, registry_queries.c.personal_code)
-                .where(pending)
-                .order_by(registry_queries.c.id)
-                .limit(_BATCH)
-            ).all()
-            if not rows:
-                return changed
-            for row_id, code in rows:
-                conn.execute(
-                    update(registry_queries)
-                    .where(registry_queries.c.id == row_id)
-                    .values(personal_code=pseudonym(pseudonym_key, code))
-                )
-            changed += len(rows)
 
     journaled("outbox_delivered", retention.outbox_delivered_days, outbox_payloads)
     journaled("inbox_acked", retention.inbox_acked_days, inbox_canonical)

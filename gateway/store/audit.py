@@ -1,20 +1,21 @@
-"""The data-protection audit: every registry query, who asked for whose data, when and why.
+"""The audit area: every registry or institution query, who asked for whose data, when and why.
 
 Rows are written before the answer is returned (no audit, no data). They hold the personal code
 so that "who looked at this person" can be answered, and the SHA-256 of the answer (never the
-answer itself). Nothing here logs the personal code.
+answer itself); retention later replaces old personal codes with keyed pseudonyms
+(:meth:`AuditLog.pseudonymise_in`). Nothing here logs the personal code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, and_, insert, select, update
 
-from gateway.store import Store
+from gateway.store.db import Database
 from gateway.store.schema import registry_queries, utcnow
 
 __all__ = ["AuditEntry", "AuditLog"]
@@ -42,8 +43,8 @@ class AuditEntry:
 class AuditLog:
     """Writes and searches the ``registry_queries`` table."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def record(self, entries: Sequence[AuditEntry]) -> None:
         """Write ``entries`` in one transaction (a profile's four queries are one write)."""
@@ -51,7 +52,7 @@ class AuditLog:
             return
         now = utcnow()
         rows = [{**asdict(e), "at": e.at or now} for e in entries]
-        with self.store.db.transaction() as conn:
+        with self._db.transaction() as conn:
             conn.execute(insert(registry_queries), rows)
 
     def search(
@@ -69,5 +70,41 @@ class AuditLog:
         if until is not None:
             q = q.where(registry_queries.c.at < until)
         q = q.order_by(registry_queries.c.at.desc(), registry_queries.c.id.desc()).limit(limit)
-        with self.store.engine.connect() as conn:
+        with self._db.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
+
+    def pseudonymise_in(
+        self,
+        conn: Connection,
+        before: datetime,
+        pseudonym: Callable[[str], str],
+        *,
+        prefix: str,
+        batch: int = 1000,
+    ) -> int:
+        """Replace personal codes of rows older than ``before`` with ``pseudonym(code)``.
+
+        Inside the caller's transaction; rows whose code already starts with ``prefix`` (the
+        pseudonyms' mark) are left alone. Returns how many rows changed.
+        """
+        changed = 0
+        pending = and_(
+            registry_queries.c.at < before,
+            ~registry_queries.c.personal_code.startswith(prefix),
+        )
+        while True:
+            rows = conn.execute(
+                select(registry_queries.c.id, registry_queries.c.personal_code)
+                .where(pending)
+                .order_by(registry_queries.c.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return changed
+            for row_id, code in rows:
+                conn.execute(
+                    update(registry_queries)
+                    .where(registry_queries.c.id == row_id)
+                    .values(personal_code=pseudonym(code))
+                )
+            changed += len(rows)

@@ -3,7 +3,8 @@
 =================  =============================================================================
 ``db.py``          engine, migrations, :class:`Database` (the one transaction helper: SQLite
                    writer queue, outages mapped to StoreUnavailableError)
-``schema.py``      every table (SQLAlchemy Core), mirrored by the Alembic migrations
+``schema.py``      the shared metadata and the core tables (SQLAlchemy Core), mirrored by the
+                   Alembic migrations; an area's other tables live in its own module
 ``journal.py``     append to the hash chain, entries of a message, purge, verify, chain head;
                    with ``chain.py`` (the hash), ``verify.py``, ``anchor.py`` (signed
                    checkpoints outside the database) and ``rejections.py`` (refused requests)

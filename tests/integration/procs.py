@@ -105,8 +105,8 @@ class Proc:
     popen: subprocess.Popen[bytes] | None = None
     starts: int = field(default=0)
 
-    def start(self, timeout: float = 30) -> None:
-        """Start and wait until /health answers."""
+    def start(self, timeout: float = 90) -> None:
+        """Start and wait until /health answers (generous: a loaded CI machine is slow)."""
         self.starts += 1
         with self.log.open("ab") as log:
             self.popen = subprocess.Popen(

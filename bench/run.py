@@ -16,6 +16,9 @@
 * with ``--hostile`` (or only that, ``--only-hostile``): the time and memory to refuse each
   class of hostile 10 MB XML, each in a fresh subprocess (``bench.hostile``), with the ratio
   to one valid message.
+* with ``--opendata`` (or only that, ``--only-opendata``): a year of the eight open data sets
+  from a 17,500-client extract, built and published to the CKAN simulator, against a floor of
+  bare counting and uploading (``bench.opendata``);
 
 It prints every rate with its ratio to the floor and writes ``bench/results/latest.json``.
 It is a benchmark, not a test: it never fails on a slow result.
@@ -558,6 +561,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--only-hostile", action="store_true", help="only the hostile-XML classes")
     p.add_argument(
+        "--opendata",
+        action="store_true",
+        help="also a year of the eight open data sets, built and published (bench.opendata)",
+    )
+    p.add_argument("--only-opendata", action="store_true", help="only the open data year")
+    p.add_argument(
         "--calendar",
         action="store_true",
         help="also measure publishing availability to Radicale (bench.calendar)",
@@ -594,9 +603,24 @@ def facade_phase(quick: bool) -> dict[str, Any]:
     return result
 
 
+def opendata_phase() -> dict[str, Any]:
+    """bench.opendata: a year of the eight sets from a 17,500-client extract, build + publish."""
+    from bench import opendata
+
+    result = opendata.run()
+    opendata.report(result)
+    path = RESULTS / "opendata.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every phase and report."""
     args = parse_args(argv)
+    if args.only_opendata:
+        opendata_phase()
+        return 0
     if args.only_facade:
         facade_phase(args.quick)
         return 0
@@ -742,6 +766,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n[calendar] full and incremental publishing to Radicale on loopback ...")
         results["calendar"] = calendar_bench.run(resources=10 if args.quick else 50)
         calendar_bench.report(results["calendar"])
+    if args.opendata:
+        results["opendata"] = opendata_phase()
     if args.facade:
         results["facade"] = facade_phase(args.quick)
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -435,6 +435,8 @@ class OpendataSettings(_Section):
     max_extract_bytes: int = Field(256 * 1024 * 1024, gt=0)
     #: Errors kept and reported for a refused extract (counting goes on).
     max_errors: int = Field(100, ge=1)
+    #: Clients a year in the synthetic extracts ``serve --with-simulators`` stores (make run).
+    demo_clients: int = Field(17_500, ge=1)
     ckan: CkanSettings = CkanSettings()
 
     @field_validator("datasets")

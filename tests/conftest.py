@@ -96,6 +96,13 @@ def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings
         "delivery": {"poll_interval": 0.05},
         # Anchors next to the temp database, never in the project's var/anchors.
         "journal": {"anchor_path": str(tmp_path / "anchors")},
+        # The CKAN simulator of `serve --with-simulators` on a free port, with small synthetic
+        # extracts; packages next to the temp database.
+        "opendata": {
+            "ckan": {"url": f"http://127.0.0.1:{free_port()}"},
+            "demo_clients": 500,
+            "output": str(tmp_path / "opendata"),
+        },
         "simulators": simulators,
         "registries": {
             "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",

@@ -43,6 +43,8 @@ class JobContext:
     attempt: int = 1
     forced: bool = False
     actor: str | None = None
+    #: The instance holding the run's lease (JobRunner.owner).
+    owner: str = ""
     progress_fn: Progress = _no_progress
     #: Set when the lease could not be renewed or the instance stops: give up at once.
     lost: threading.Event = field(default_factory=threading.Event)

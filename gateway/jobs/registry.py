@@ -39,7 +39,8 @@ def noop_job(ctx: JobContext) -> dict[str, Any]:
     """Does nothing but wait ``params.seconds`` (default 0), reporting progress: a probe.
 
     Useful to see the scheduler work on a new installation and in tests of leases; with
-    ``params.record`` (a file) each completed run appends a line (job, period, attempt).
+    ``params.record`` (a file) each completed run appends a line (job, period, attempt,
+    owner).
     """
     seconds = float(ctx.params.get("seconds", 0))
     steps = max(1, int(seconds * 10))
@@ -51,5 +52,5 @@ def noop_job(ctx: JobContext) -> dict[str, Any]:
     if record:
         # One line per completed run, appended atomically: tests count executions per period.
         with open(record, "a", encoding="utf-8") as fh:
-            fh.write(f"{ctx.spec.name} {ctx.period.key} {ctx.attempt}\n")
+            fh.write(f"{ctx.spec.name} {ctx.period.key} {ctx.attempt} {ctx.owner}\n")
     return {"period": ctx.period.key, "slept": seconds}

@@ -338,6 +338,7 @@ class JobRunner:
             attempt=claim.attempt,
             forced=claim.forced,
             actor=actor,
+            owner=claim.owner,
             progress_fn=progress or self._log_progress(spec, period),
             lost=lost,
         )

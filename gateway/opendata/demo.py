@@ -36,7 +36,7 @@ def seed_synthetic_extracts(
         period = f"{year:04d}-{month:02d}"
         if extracts.latest(period) is not None:
             continue
-        rows = SyntheticYear(year).extract(month)
+        rows = SyntheticYear(year, clients=settings.opendata.demo_clients).extract(month)
         received = receive_extract(
             store,
             codes,

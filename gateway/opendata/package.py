@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rdflib import BNode, Graph, Literal, Namespace, URIRef
+from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 
 from gateway.opendata.datasets import (
@@ -367,7 +367,8 @@ def dcat_graph(
     media = URIRef("http://www.iana.org/assignments/media-types/text/csv")
     structure = URIRef(f"{base}/{info.slug}/{period.key}/datapackage.json")
     codes_page = URIRef(f"{base}/{info.slug}/{period.key}/codes.csv")
-    temporal = BNode()
+    # A URI, not a blank node: the Turtle of one period is the same on every build.
+    temporal = URIRef(f"{base}/{info.slug}/{period.key}#temporal")
 
     g.add((dataset, RDF.type, DCAT.Dataset))
     g.add((dataset, RDF.type, RDFS.Resource))

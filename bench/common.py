@@ -6,24 +6,33 @@ own config file (absolute paths, free loopback ports) and its own SQLite databas
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
+import re
+import signal
 import socket
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from gateway.config import Settings, load_settings
 from gateway.signing.keys import init_keys
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "tests" / "samples" / "tis"
+SAMPLES = ROOT / "tests" / "samples"
 RESULTS = Path(__file__).resolve().parent / "results"
+#: The institutions config.yaml configures; each gets a simulator with its own demo keys.
+INSTITUTIONS = ("tis", "prois", "ievp", "em")
+#: The institutions reached through the E-case platform in config.yaml (em is direct).
+DIRECT = ("em",)
 
 
 def free_port() -> int:
@@ -31,6 +40,13 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 @dataclass
@@ -45,18 +61,58 @@ class BenchEnv:
         """The same settings over another SQLite file in the temp directory."""
         return load_settings(self.config, store={"url": f"sqlite:///{self.tmp / name}"})
 
+    def variant(self, name: str, **overrides: Any) -> tuple[Path, Settings]:
+        """A config file ``<tmp>/<name>.yaml``: this run's config with ``overrides`` merged."""
+        settings = load_settings(self.config, **overrides)
+        path = self.tmp / f"{name}.yaml"
+        path.write_text(
+            yaml.safe_dump(settings.model_dump(mode="json"), allow_unicode=True), "utf-8"
+        )
+        return path, settings
 
-def make_env(tmp: Path) -> BenchEnv:
+
+def make_env(tmp: Path, **overrides: Any) -> BenchEnv:
     """Keys, a config file and a database path under ``tmp``; the gateway's worker is off.
 
-    The config is the repository's ``config.yaml`` with every path made absolute, the store
-    and keys moved into ``tmp``, the API on a free port, delivery disabled (so the benchmark
-    measures acceptance alone) and production (JSON line) logging.
+    The config is the repository's ``config.yaml`` with every path made absolute, everything
+    it keeps under ``var/`` (keys, store, anchors, ...) moved into ``tmp``, the API, the
+    E-case platform simulator, the direct institutions' simulators and VISS on free ports,
+    every institution's simulator signing with its own temp key, delivery disabled (so the
+    benchmark measures acceptance alone) and production (JSON line) logging. ``overrides``
+    are merged over all that. The keys are made by the project's own ``keys init`` for this
+    config (so every demo key it knows of exists), plus the ones named here.
     """
     keys = tmp / "keys"
-    init_keys(keys, ["gateway", "tis-sim", "viss-sim"])
-    api_port, sim_port, viss_port = free_port(), free_port(), free_port()
-    overrides: dict[str, Any] = {
+    # Every other demo pair the config needs (the volunteer facade's seal and token issuer,
+    # ...) comes from the project's own ``keys init`` below.
+    init_keys(keys, ["gateway", *(f"{i}-sim" for i in INSTITUTIONS), "viss-sim"])
+    api_port, ecase_port, viss_port = free_port(), free_port(), free_port()
+    direct_ports = {name: free_port() for name in DIRECT}
+    gateway_url = f"http://127.0.0.1:{api_port}"
+    institutions: dict[str, Any] = {
+        name: {"trust": {"certificates": [str(keys / f"{name}-sim-cert.pem")]}}
+        for name in INSTITUTIONS
+    }
+    simulators: dict[str, Any] = {
+        name: {
+            "key": str(keys / f"{name}-sim-key.pem"),
+            "certificate": str(keys / f"{name}-sim-cert.pem"),
+            "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
+            "gateway_url": gateway_url,
+        }
+        for name in INSTITUTIONS
+    }
+    for name, port in direct_ports.items():
+        institutions[name]["endpoint"] = f"http://127.0.0.1:{port}/soap/{name}"
+        simulators[name]["port"] = port
+    simulators["ecase"] = {"host": "127.0.0.1", "port": ecase_port}
+    simulators["viss"] = {
+        "port": viss_port,
+        "key": str(keys / "viss-sim-key.pem"),
+        "certificate": str(keys / "viss-sim-cert.pem"),
+        "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
+    }
+    base: dict[str, Any] = {
         "instance_name": "plus-gateway-bench",
         "paths": {"keys": str(keys)},
         "api": {"host": "127.0.0.1", "port": api_port},
@@ -65,40 +121,195 @@ def make_env(tmp: Path) -> BenchEnv:
             "key": str(keys / "gateway-key.pem"),
             "certificate": str(keys / "gateway-cert.pem"),
         },
-        "partners": {
-            "tis": {
-                "endpoint": f"http://127.0.0.1:{sim_port}/soap/tis",
-                "trust": {"certificates": [str(keys / "tis-sim-cert.pem")]},
-            }
-        },
+        "ecase": {"endpoint": f"http://127.0.0.1:{ecase_port}/soap/ecase"},
+        "institutions": institutions,
         "delivery": {"enabled": False},
-        "simulators": {
-            "tis": {
-                "port": sim_port,
-                "key": str(keys / "tis-sim-key.pem"),
-                "certificate": str(keys / "tis-sim-cert.pem"),
-                "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
-                "gateway_url": f"http://127.0.0.1:{api_port}/soap/tis",
-            },
-            "viss": {
-                "port": viss_port,
-                "key": str(keys / "viss-sim-key.pem"),
-                "certificate": str(keys / "viss-sim-cert.pem"),
-                "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
-            },
-        },
+        "simulators": simulators,
         "registries": {
             "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
             "trust": {"certificates": [str(keys / "viss-sim-cert.pem")]},
         },
+        "classifiers": {"service_url": f"http://127.0.0.1:{ecase_port}/classifiers"},
+        # Checkpoints next to the temp database, never in the project's var/anchors.
+        "journal": {"anchor_path": str(tmp / "anchors")},
         "logging": {"environment": "production", "level": "INFO"},
     }
     # load_settings resolves every relative path against the repository; dumping the result
     # gives a config file that works from any directory.
-    resolved = load_settings(ROOT / "config.yaml", **overrides)
+    resolved = load_settings(ROOT / "config.yaml", **_merge(base, overrides))
+    ours = {api_port, ecase_port, viss_port, *direct_ports.values()}
+    ours |= _ports(overrides)
+    data = _isolated(resolved.model_dump(mode="json"), tmp, ours, {})
     config = tmp / "config.yaml"
-    config.write_text(yaml.safe_dump(resolved.model_dump(mode="json"), allow_unicode=True))
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    _project_keys(config)
     return BenchEnv(tmp=tmp, config=config, settings=load_settings(config))
+
+
+_LOOPBACK = re.compile(r"^(https?://(?:127\.0\.0\.1|localhost)):(\d+)")
+
+
+def _ports(value: Any) -> set[int]:
+    """Loopback ports named in ``value`` (URLs and ``port`` keys), to leave alone."""
+    found: set[int] = set()
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k == "port" and isinstance(v, int):
+                found.add(v)
+            found |= _ports(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            found |= _ports(v)
+    elif isinstance(value, str) and (m := _LOOPBACK.match(value)):
+        found.add(int(m.group(2)))
+    return found
+
+
+def _isolated(value: Any, tmp: Path, ours: set[int], dead: dict[int, int]) -> Any:
+    """The resolved config with nothing shared with the rest of the machine: every path under
+    the repository's ``var/`` (a default of some section, too) moved under ``tmp``, and every
+    loopback URL on a port this run did not choose (a default such as the calendar's CalDAV
+    server or the open data portal, which a developer's ``make run`` may be serving) sent to a
+    free port nobody listens on."""
+    if isinstance(value, dict):
+        return {k: _isolated(v, tmp, ours, dead) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_isolated(v, tmp, ours, dead) for v in value]
+    if not isinstance(value, str):
+        return value
+    var = f"{ROOT / 'var'}/"
+    if var in value:
+        return value.replace(var, f"{tmp / 'var'}/")
+    m = _LOOPBACK.match(value)
+    if m and int(m.group(2)) not in ours:
+        port = dead.setdefault(int(m.group(2)), free_port())
+        return f"{m.group(1)}:{port}{value[m.end() :]}"
+    return value
+
+
+def _project_keys(config: Path) -> None:
+    """Every demo key pair ``plus-gateway keys init`` makes for ``config`` (existing kept)."""
+    import contextlib
+    import io
+
+    from gateway.cli import main as cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        status = cli(["--config", str(config), "keys", "init"])
+    if status != 0:
+        raise RuntimeError(f"keys init failed for {config}: {out.getvalue()}")
+
+
+# -- messages --------------------------------------------------------------------------------
+
+
+def soap_headers(namespace: str, operation: str) -> dict[str, str]:
+    """HTTP headers of an inbound SOAP 1.1 request (SOAPAction as ecase.wsdl declares it:
+    the messages' namespace / the operation)."""
+    return {
+        "Content-Type": "text/xml; charset=utf-8",
+        "SOAPAction": f'"{namespace}/{operation}"',
+    }
+
+
+def decision_envelope(sim: Any, body: bytes, decision_type: str = "court_ruling") -> bytes:
+    """The decision an execution notification ``body`` answers (its ``decision_message_id``),
+    signed by the simulated institution ``sim`` with that MessageId, as a SOAP request with
+    header blocks. Reply routing needs it in the inbox before the notification is sent."""
+    from gateway.soap.envelope import build_envelope
+
+    decision = json.loads(body)["decision_message_id"]
+    sample = json.loads((SAMPLES / decision_type / "valid.json").read_text("utf-8"))
+    sample["message_id"] = decision
+    _, _, payload, header = sim.build(decision_type, canonical=sample, keep_id=True)
+    return build_envelope(payload, header.serialize())
+
+
+# -- processes -------------------------------------------------------------------------------
+
+
+@dataclass
+class Proc:
+    """One ``python -m gateway --config <config> <args>`` process with its log file.
+
+    Started and stopped by the benchmark only (by its own Popen handle).
+    """
+
+    config: Path
+    args: list[str]
+    url: str
+    log: Path
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60.0, health: str = "/health") -> None:
+        """Start and wait until ``health`` answers 200."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        with self.log.open("ab") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "gateway", "--config", str(self.config), *self.args],
+                cwd=self.config.parent,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + timeout
+        with httpx.Client(timeout=2) as client:
+            while time.monotonic() < deadline:
+                if self.popen.poll() is not None:
+                    tail = self.log.read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"{self.args} exited with {self.popen.returncode}:\n{tail}")
+                try:
+                    if client.get(f"{self.url}{health}").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.05)
+        raise RuntimeError(f"{self.args} did not answer on {self.url} within {timeout}s")
+
+    @property
+    def pid(self) -> int:
+        """Process id (started)."""
+        assert self.popen is not None
+        return self.popen.pid
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used so far by the process and its children."""
+        return tree_cpu_seconds(self.pid) if self.popen else 0.0
+
+    def stop(self) -> None:
+        """SIGINT (graceful), then SIGTERM, then SIGKILL; only this process."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        for sig, wait in ((signal.SIGINT, 15), (signal.SIGTERM, 5), (signal.SIGKILL, 5)):
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout=wait)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def gateway_proc(config: Path, name: str = "gateway") -> Proc:
+    """The gateway of ``config`` (not started); its log next to the config."""
+    port = yaml.safe_load(config.read_text("utf-8"))["api"]["port"]
+    return Proc(config, ["serve"], f"http://127.0.0.1:{port}", config.parent / f"{name}.log")
+
+
+def sim_proc(config: Path, name: str = "ecase", log_name: str | None = None) -> Proc:
+    """Simulator ``name`` of ``config`` (``ecase``, a direct institution, ``viss``)."""
+    port = yaml.safe_load(config.read_text("utf-8"))["simulators"][name]["port"]
+    log = config.parent / f"{log_name or 'sim-' + name}.log"
+    return Proc(config, ["sim", name], f"http://127.0.0.1:{port}", log)
+
+
+def quiet_logging() -> None:
+    """Warnings and errors only from gateway code run inside the benchmark process (the
+    simulators and gateways in subprocesses log as configured)."""
+    from gateway.logging import configure_logging
+
+    configure_logging("development", "WARNING")
 
 
 # -- machine ---------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Delivery benchmark: drain rate, enqueue and claim rates by backlog size, RSS over 100k.
 
+The drain goes to the simulated TIS behind the E-case platform simulator
+(``plus-gateway sim ecase``, a separate process), as the gateway delivers in production.
+
     .venv/bin/python -m bench.delivery [--sizes 10000,1000000] [--drain 400] [--rss 100000]
 
 Loopback only, bounded in time, no assertions: it prints figures (and writes them as JSON to
@@ -21,19 +24,27 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, text
 
-from gateway.signing.keys import init_keys
+from bench.common import (
+    RESULTS,
+    SAMPLES,
+    BenchEnv,
+    Proc,
+    decision_envelope,
+    free_port,
+    gateway_proc,
+    make_env,
+    quiet_logging,
+    sim_proc,
+    soap_headers,
+)
 from gateway.store import OutboundRecord, Store, create_store_engine, migrate
 from gateway.store.schema import outbox, utcnow
-from tests.integration.procs import (
-    gateway_proc,
-    post_notification,
-    received,
-    sim_proc,
-    write_config,
-)
 
-RESULTS = Path(__file__).resolve().parent / "results"
 PG = os.environ.get("PLUSGW_TEST_POSTGRES_URL")
+MESSAGE_TYPE = "execution_notification"
+OPERATION = "SubmitExecutionNotification"
+INSTITUTION = "tis"
+SAMPLE = (SAMPLES / MESSAGE_TYPE / "valid.json").read_text("utf-8")
 
 
 def _pg_schema(url: str) -> tuple[str, Any]:
@@ -55,32 +66,85 @@ def _drop(handle: Any) -> None:
 # -- drain to the simulator --------------------------------------------------------------
 
 
-def drain(tmp: Path, keys: Path, url: str, instances: int, n: int) -> dict[str, Any]:
-    """Queue ``n`` messages with delivery off, then time ``instances`` gateways draining them."""
-    from tests.conftest import free_port
+def _gateway_config(env: BenchEnv, name: str, url: str, **delivery: Any) -> Path:
+    """A gateway config of this run over ``url`` on its own port, delivering to the platform
+    simulator with the crash tests' short timeouts, fast retries and short leases."""
+    config, _ = env.variant(
+        name,
+        api={"port": free_port()},
+        store={"url": url},
+        ecase={"connect_timeout": 0.5, "operation_timeout": 2},
+        institutions={
+            INSTITUTION: {"retry": {"base_delay": 0.05, "max_delay": 0.3, "max_attempts": 1000}}
+        },
+        delivery={
+            "enabled": True,
+            "poll_interval": 0.05,
+            "batch_size": 10,
+            "lease_seconds": 4,
+            **delivery,
+        },
+        logging={"environment": "production", "level": "WARNING"},
+    )
+    return config
 
-    sim_port = free_port()
-    base = write_config(tmp, keys, url, sim_port=sim_port)
-    sim = sim_proc(base, tmp)
+
+def post_notification(client: httpx.Client, gateway: str, case: str) -> str | None:
+    """POST one execution notification for ``case``; its id on 202, None if refused."""
+    body = SAMPLE.replace("K30-0412-26/14", case)
+    try:
+        r = client.post(
+            f"{gateway}/v1/outbound/{MESSAGE_TYPE}",
+            content=body,
+            headers={"Idempotency-Key": str(uuid.uuid4()), "Content-Type": "application/json"},
+        )
+    except httpx.HTTPError:
+        return None
+    return str(r.json()["id"]) if r.status_code == 202 else None
+
+
+def received(sim: Proc) -> dict[str, Any]:
+    """What the simulated institution behind the platform received, and its duplicates."""
+    data: dict[str, Any] = httpx.get(
+        f"{sim.url}/sim/ecase/received/{INSTITUTION}", timeout=10
+    ).json()
+    return data
+
+
+def drain(env: BenchEnv, url: str, instances: int, n: int) -> dict[str, Any]:
+    """Queue ``n`` messages with delivery off, then time ``instances`` gateways draining them
+    to the simulated TIS behind the E-case platform simulator."""
+    from gateway.sim import InstitutionSim
+
+    tag = uuid.uuid4().hex[:6]
+    sim = sim_proc(env.config, "ecase", f"drain-sim-{tag}")
     sim.start()
-    off = write_config(tmp, keys, url, sim_port=sim_port, delivery={"enabled": False})
-    loader = gateway_proc(off, tmp, "loader")
+    loader = gateway_proc(_gateway_config(env, f"loader-{tag}", url, enabled=False), "loader")
     loader.start()
+    # Reply routing: the notifications answer a court ruling, which must be in the inbox.
+    body = SAMPLE.encode()
+    ruling = decision_envelope(InstitutionSim(env.settings, INSTITUTION), body)
+    answer = httpx.post(
+        f"{loader.url}/soap/ecase",
+        content=ruling,
+        headers=soap_headers("urn:lv:ecase:plus:v1", "SubmitCourtRuling"),
+        timeout=10,
+    )
+    answer.raise_for_status()
     t0 = time.perf_counter()
     with httpx.Client(timeout=10) as client:
         ids = [post_notification(client, loader.url, f"K-{i % 50}") for i in range(n)]
     enqueue_s = time.perf_counter() - t0
     loader.stop()
     gws = [
-        gateway_proc(write_config(tmp, keys, url, sim_port=sim_port), tmp, f"gw{i}")
+        gateway_proc(_gateway_config(env, f"gw{i}-{tag}", url), f"gw{i}-{tag}")
         for i in range(instances)
     ]
-    t0 = time.perf_counter()
     for g in gws:
-        g.popen = None
         g.start()
     started = time.perf_counter()
     want = {i for i in ids if i}
+    snap = received(sim)
     while time.perf_counter() - started < 300:
         snap = received(sim)
         if len(snap["received"]) >= len(want):
@@ -97,6 +161,7 @@ def drain(tmp: Path, keys: Path, url: str, instances: int, n: int) -> dict[str, 
         "drain_per_s": round(len(snap["received"]) / drained_s, 1),
         "delivered": len(snap["received"]),
         "duplicates": snap["duplicates"],
+        "refused_by_simulator": len(snap["rejected"]),
     }
 
 
@@ -115,9 +180,9 @@ def _backlog(store: Store, size: int) -> float:
                 [
                     {
                         "message_id": f"b-{i}",
-                        "partner": "tis",
-                        "operation": "SubmitExecutionNotification",
-                        "message_type": "tis.execution_notification",
+                        "partner": INSTITUTION,
+                        "operation": OPERATION,
+                        "message_type": MESSAGE_TYPE,
                         "ordering_key": f"K-{i % 5000}",
                         "correlation_id": None,
                         "payload": b"<x/>" * 200,
@@ -148,9 +213,9 @@ def rates(url: str, size: int, seconds: float = 10.0) -> dict[str, Any]:
         store.outbox.accept(
             OutboundRecord(
                 message_id=f"e-{uuid.uuid4().hex}",
-                partner="tis",
-                operation="SubmitExecutionNotification",
-                message_type="tis.execution_notification",
+                partner=INSTITUTION,
+                operation=OPERATION,
+                message_type=MESSAGE_TYPE,
                 payload=b"<x/>" * 200,
                 ordering_key=f"E-{n % 100}",
                 correlation_id=None,
@@ -198,9 +263,9 @@ def rss(url: str, total: int, seconds: float = 240) -> dict[str, Any]:
             store.outbox.accept(
                 OutboundRecord(
                     message_id=f"r-{done}-{uuid.uuid4().hex[:8]}",
-                    partner="tis",
-                    operation="SubmitExecutionNotification",
-                    message_type="tis.execution_notification",
+                    partner=INSTITUTION,
+                    operation=OPERATION,
+                    message_type=MESSAGE_TYPE,
                     payload=b"<x/>" * 200,
                     ordering_key=None,
                     correlation_id=None,
@@ -233,19 +298,19 @@ def main() -> None:
     parser.add_argument("--rss-seconds", type=float, default=240, help="time bound of the RSS run")
     parser.add_argument("--skip", default="", help="comma list of: drain,rates,rss")
     args = parser.parse_args()
+    quiet_logging()
     skip = set(args.skip.split(","))
     out: dict[str, Any] = {"pg": bool(PG)}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        keys = tmp / "keys"
-        init_keys(keys, ["gateway", "tis-sim"])
+        env = make_env(tmp)
         if "drain" not in skip:
-            out["drain_sqlite_1"] = drain(tmp, keys, f"sqlite:///{tmp}/drain.db", 1, args.drain)
+            out["drain_sqlite_1"] = drain(env, f"sqlite:///{tmp}/drain.db", 1, args.drain)
             print("drain sqlite x1", out["drain_sqlite_1"], flush=True)
             if PG:
                 url, handle = _pg_schema(PG)
                 migrate(create_store_engine(url))
-                out["drain_pg_2"] = drain(tmp, keys, url, 2, args.drain)
+                out["drain_pg_2"] = drain(env, url, 2, args.drain)
                 print("drain postgres x2", out["drain_pg_2"], flush=True)
                 _drop(handle)
         if "rates" not in skip:

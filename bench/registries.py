@@ -19,6 +19,7 @@ Prints p50/p99 in milliseconds. Not a test: figures depend on the machine.
 from __future__ import annotations
 
 import argparse
+import atexit
 import statistics
 import subprocess
 import sys
@@ -28,19 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-import yaml
 import zeep
 from zeep.transports import Transport
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.common import make_env, quiet_logging
 
 
 def _wait_for(url: str, timeout: float = 60) -> None:
@@ -60,7 +52,7 @@ def _pct(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000
 
 
-def _measure(fn: Callable[[], None], n: int, warmup: int = 30) -> list[float]:
+def _measure(fn: Callable[[], object], n: int, warmup: int = 30) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
@@ -78,59 +70,50 @@ def _line(name: str, samples: list[float]) -> str:
     )
 
 
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate the benchmark's own subprocesses (those still running), then wait."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def main() -> None:
     """Run the benchmark and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500, help="queries per single measurement")
     parser.add_argument("--profile-n", type=int, default=200, help="profile requests")
     args = parser.parse_args()
+    quiet_logging()
 
-    from gateway.config import load_settings
     from gateway.registries.contract import REGISTRIES
     from gateway.registries.header import parse_identifier, viss_header
     from gateway.registries.sim import FaultPlan, VissSimulator
     from gateway.runtime import Runtime
-    from gateway.signing.keys import init_keys
     from gateway.soap.client import pooled_session, zeep_settings
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-registries-"))
-    keys = tmp / "keys"
-    init_keys(keys, ["gateway", "tis-sim", "viss-sim"])
-    api_port, viss_port = _free_port(), _free_port()
-    settings = load_settings(
-        ROOT / "config.yaml",
-        api={"port": api_port},
-        store={"url": f"sqlite:///{tmp}/gateway.db"},
-        signing={
-            "key": str(keys / "gateway-key.pem"),
-            "certificate": str(keys / "gateway-cert.pem"),
-        },
-        partners={"tis": {"trust": {"certificates": [str(keys / "tis-sim-cert.pem")]}}},
-        simulators={
-            "viss": {
-                "port": viss_port,
-                "key": str(keys / "viss-sim-key.pem"),
-                "certificate": str(keys / "viss-sim-cert.pem"),
-                "trust": {"certificates": [str(keys / "gateway-cert.pem")]},
-            }
-        },
-        registries={
-            "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
-            "trust": {"certificates": [str(keys / "viss-sim-cert.pem")]},
-        },
-        logging={"level": "WARNING"},
+    # Temp keys (gateway, every institution's simulator, VISS), temp SQLite store, free ports.
+    # Delivery stays on as in production (nothing is queued; /ready also wants the worker).
+    env = make_env(
+        tmp, delivery={"enabled": True}, logging={"environment": "production", "level": "WARNING"}
     )
+    settings, config = env.settings, env.config
+    api_port, viss_port = settings.api.port, settings.simulators["viss"].port
     # The simulator and the gateway run as their own processes, as in production, so that
     # neither competes with the other (or with this client) for one interpreter's GIL.
-    config = tmp / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(settings.model_dump(mode="json", exclude_none=True)), encoding="utf-8"
-    )
     base_cmd = [sys.executable, "-m", "gateway", "--config", str(config)]
     procs = [
         subprocess.Popen([*base_cmd, "sim", "viss"], stdout=subprocess.DEVNULL),
         subprocess.Popen([*base_cmd, "serve"], stdout=subprocess.DEVNULL),
     ]
+    # Whatever happens below (a process that never gets ready, an assertion), stop both.
+    atexit.register(_stop, procs)
     gateway = f"http://127.0.0.1:{api_port}"
     sim_url = f"http://127.0.0.1:{viss_port}"
     _wait_for(f"{sim_url}/control/stats")
@@ -200,9 +183,9 @@ def main() -> None:
     )
 
     # Where the gateway's time goes (in process, same answer each time).
+    from gateway.registries.audit import AuditEntry
     from gateway.registries.header import VISS_HEADER, read_header
     from gateway.soap.envelope import build_envelope, parse_envelope
-    from gateway.store.audit import AuditEntry
 
     viis = runtime.registries.clients["viis"]
     raw = build_envelope(viis.request_payload(person.personal_code), header.serialize())
@@ -210,21 +193,23 @@ def main() -> None:
     envelope = parse_envelope(answer, runtime.limits)
     signed = viis.trust.verify(envelope.body)
     entry = AuditEntry("viis", "bench", "benchmark", "VPD-BENCH-1", person.personal_code, "q", "ok")
+
+    def validate_and_map() -> object:
+        viis.schemas.validate(signed, viis.contract.schema)
+        return viis.mapping.to_canonical(signed)
+
     print("\nwhere the gateway's time goes (in process)")
     for name, fn in (
         (
             "  parse answer envelope",
             lambda: parse_envelope(answer, runtime.limits),
         ),
-        ("  read + validate echoed header", lambda: read_header(envelope.header, VISS_HEADER, viis.schemas)),
-        ("  verify signature (signxml)", lambda: viis.trust.verify(envelope.body)),
         (
-            "  XSD validate + map to JSON",
-            lambda: (
-                viis.schemas.validate(signed, viis.contract.schema),
-                viis.mapping.to_canonical(signed),
-            ),
+            "  read + validate echoed header",
+            lambda: read_header(envelope.header, VISS_HEADER, viis.schemas),
         ),
+        ("  verify signature (signxml)", lambda: viis.trust.verify(envelope.body)),
+        ("  XSD validate + map to JSON", validate_and_map),
         (
             "  audit row (SQLite, synchronous=FULL)",
             lambda: runtime.registries.audit.record([entry]),
@@ -253,9 +238,7 @@ def main() -> None:
         )
 
     http.close()
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=15)
+    _stop(procs)
     runtime.close()
 
 

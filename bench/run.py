@@ -9,16 +9,18 @@
 * the full pipeline in-process (``runtime.routes``), one thread, for attribution;
 * the real server (``python -m gateway --config <tmp> serve`` in a subprocess, delivery
   worker disabled) driven by concurrent keep-alive clients: ``POST /v1/outbound/...``
-  (execution notifications, unique Idempotency-Keys) and ``POST /soap/tis`` (CourtRuling
-  envelopes signed beforehand, outside the timed section, unique message ids);
+  (execution notifications answering a court ruling already in the inbox, unique
+  Idempotency-Keys) and ``POST /soap/ecase`` (court rulings from the simulated TIS, payload
+  and header blocks signed and built beforehand by ``InstitutionSim.build``, outside the timed
+  section, unique message ids);
+* the overhead of reaching an institution through the E-case platform simulator against its
+  own direct endpoint (``bench.channels``: the same message type to the same simulated
+  institution over both channels, in this run);
 * with ``--calendar``: publishing availability of 50 resources over a year to Radicale, full
   and incremental, against a bare CalDAV client's floor (``bench.calendar``);
 * with ``--hostile`` (or only that, ``--only-hostile``): the time and memory to refuse each
   class of hostile 10 MB XML, each in a fresh subprocess (``bench.hostile``), with the ratio
   to one valid message.
-* with ``--opendata`` (or only that, ``--only-opendata``): a year of the eight open data sets
-  from a 17,500-client extract, built and published to the CKAN simulator, against a floor of
-  bare counting and uploading (``bench.opendata``);
 
 It prints every rate with its ratio to the floor and writes ``bench/results/latest.json``.
 It is a benchmark, not a test: it never fails on a slow result.
@@ -53,14 +55,21 @@ from bench.common import (
     SAMPLES,
     BenchEnv,
     Stopwatch,
+    decision_envelope,
     latency_summary,
     machine,
     make_env,
+    quiet_logging,
+    soap_headers,
     tree_cpu_seconds,
 )
 
-OUTBOUND_TYPE = "tis.execution_notification"
-INBOUND_OPERATION = "SubmitCourtRuling"
+OUTBOUND_TYPE = "execution_notification"
+INBOUND_TYPE = "court_ruling"
+#: The simulated institution that sends the court rulings and receives the notifications.
+SENDER = "tis"
+#: Where every E-case institution posts to the gateway.
+INBOUND_PATH = "/soap/ecase"
 
 # -- floors (in-process, one thread) ----------------------------------------------------------
 
@@ -121,7 +130,9 @@ class _Timer:
 
 
 def floor_outbound(runtime: Any, body: bytes, seconds: float) -> Phase:
-    """Outbound primitives for ``seconds``: JSON -> validated, mapped, XSD, signed, committed."""
+    """Outbound primitives for ``seconds``: JSON -> validated, addressed, mapped, XSD, signed,
+    committed. Addressing is reply routing: the inbox is asked who sent the decision the
+    notification names (so that decision must be in the inbox)."""
     from gateway.pipeline import new_id
     from gateway.pipeline.steps import canonical_sha256
     from gateway.store import OutboundRecord
@@ -143,6 +154,8 @@ def floor_outbound(runtime: Any, body: bytes, seconds: float) -> Phase:
         canonical["sent_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         with timer("validate_json"):
             mapping.validate_canonical(canonical)
+        with timer("address"):
+            addressee = runtime.router.resolve(mapping, canonical, canonical.pop("addressee", None))
         with timer("map_to_xml"):
             document = mapping.to_xml(canonical)
         with timer("xsd"):
@@ -154,7 +167,7 @@ def floor_outbound(runtime: Any, body: bytes, seconds: float) -> Phase:
             runtime.store.outbox.accept(
                 OutboundRecord(
                     message_id=message_id,
-                    partner=mapping.partner,
+                    partner=addressee,
                     operation=mapping.operation,
                     message_type=mapping.message_type,
                     payload=payload,
@@ -169,12 +182,14 @@ def floor_outbound(runtime: Any, body: bytes, seconds: float) -> Phase:
 
 
 def floor_inbound(runtime: Any, envelopes: list[bytes], seconds: float) -> Phase:
-    """Inbound primitives: hardened parse, verify, XSD, map, commit (stops when out of input)."""
+    """Inbound primitives: hardened parse, header blocks read (XSD) and the sender looked up,
+    verify with its trust store, XSD, map, commit (stops when out of input)."""
+    from gateway.channels.ecase import ECASE_HEADER_PROFILE
+    from gateway.channels.header import read_header
     from gateway.pipeline import new_id
     from gateway.soap.envelope import parse_envelope
     from gateway.store import InboundRecord
 
-    trust = runtime.trust["tis"]
     stages: dict[str, float] = {}
     timer = _Timer(stages)
     latencies: list[float] = []
@@ -185,10 +200,13 @@ def floor_inbound(runtime: Any, envelopes: list[bytes], seconds: float) -> Phase
             break
         t0 = time.perf_counter()
         with timer("parse"):
-            body = parse_envelope(raw, runtime.limits).body
-        mapping = runtime.mappings.by_root("tis", body.tag)
+            envelope = parse_envelope(raw, runtime.limits)
+        with timer("header"):
+            header = read_header(envelope.header, ECASE_HEADER_PROFILE, runtime.schemas)
+            sender = runtime.directory.by_member(header.client)
+        mapping = runtime.mappings.by_root(envelope.body.tag)
         with timer("verify"):
-            document = trust.verify(body)
+            document = sender.trust.verify(envelope.body)
         with timer("xsd"):
             runtime.schemas.validate(document, mapping.schema)
         with timer("map_to_canonical"):
@@ -198,7 +216,7 @@ def floor_inbound(runtime: Any, envelopes: list[bytes], seconds: float) -> Phase
             runtime.store.inbox.accept(
                 InboundRecord(
                     message_id=new_id(),
-                    partner="tis",
+                    partner=sender.name,
                     operation=mapping.operation,
                     message_type=mapping.message_type,
                     partner_message_id=partner_id,
@@ -223,7 +241,7 @@ def pipeline_outbound(runtime: Any, body: bytes, seconds: float) -> Phase:
         t0 = time.perf_counter()
         exchange = Exchange(
             direction="out",
-            partner=mapping.partner,
+            partner="",  # resolved by the route's address step
             mapping=mapping,
             canonical=json.loads(body),
             idempotency_key=uuid.uuid4().hex,
@@ -244,22 +262,31 @@ def pipeline_inbound(runtime: Any, envelopes: list[bytes], seconds: float) -> Ph
         if time.perf_counter() >= deadline:
             break
         t0 = time.perf_counter()
-        runtime.routes.inbound(Exchange(direction="in", partner="tis", raw=raw))
+        runtime.routes.inbound(
+            Exchange(direction="in", partner="", endpoint=INBOUND_PATH.rsplit("/", 1)[1], raw=raw)
+        )
         latencies.append(time.perf_counter() - t0)
     return Phase("pipeline_inbound", len(latencies), time.perf_counter() - start, latencies)
 
 
-def build_envelopes(env: BenchEnv, count: int, budget: float) -> tuple[list[bytes], float]:
-    """Signed CourtRuling SOAP requests with unique ids (the TIS simulator signs them)."""
-    from gateway.sim import PartnerSimulator
+def institution_sim(env: BenchEnv) -> Any:
+    """The simulated sender (TIS, on the E-case channel, with its own temp key)."""
+    from gateway.sim import InstitutionSim
+
+    return InstitutionSim(env.settings, SENDER)
+
+
+def build_envelopes(sim: Any, count: int, budget: float) -> tuple[list[bytes], float]:
+    """Signed court rulings with unique MessageIds, each with its header blocks, as the
+    simulated institution posts them to ``/soap/ecase`` (``InstitutionSim.build``)."""
     from gateway.soap.envelope import build_envelope
 
-    sim = PartnerSimulator(env.settings, "tis")
     envelopes: list[bytes] = []
     start = time.perf_counter()
     while len(envelopes) < count and time.perf_counter() - start < budget:
-        _, payload = sim.build(INBOUND_OPERATION)
-        envelopes.append(build_envelope(payload))
+        _, _, payload, header = sim.build(INBOUND_TYPE)
+        envelopes.append(build_envelope(payload, header.serialize()))
+    sim.records.reset()  # the simulator's own log of what it sent; not needed here
     return envelopes, time.perf_counter() - start
 
 
@@ -525,16 +552,17 @@ def outbound_requests(body: bytes) -> Callable[[], Request]:
     return make
 
 
-def inbound_requests(envelopes: list[bytes]) -> Callable[[], Request | None]:
+def inbound_requests(
+    envelopes: list[bytes], headers: dict[str, str]
+) -> Callable[[], Request | None]:
     """The pre-built envelopes, each posted once; None when they are used up."""
     lock = threading.Lock()
     it = iter(envelopes)
-    headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": INBOUND_OPERATION}
 
     def make() -> Request | None:
         with lock:
             raw = next(it, None)
-        return None if raw is None else ("/soap/tis", raw, headers)
+        return None if raw is None else (INBOUND_PATH, raw, headers)
 
     return make
 
@@ -561,12 +589,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--only-hostile", action="store_true", help="only the hostile-XML classes")
     p.add_argument(
-        "--opendata",
-        action="store_true",
-        help="also a year of the eight open data sets, built and published (bench.opendata)",
-    )
-    p.add_argument("--only-opendata", action="store_true", help="only the open data year")
-    p.add_argument(
         "--calendar",
         action="store_true",
         help="also measure publishing availability to Radicale (bench.calendar)",
@@ -575,6 +597,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--facade", action="store_true", help="also the volunteer facade's list (bench.facade)"
     )
     p.add_argument("--only-facade", action="store_true", help="only the volunteer facade's list")
+    p.add_argument(
+        "--channel-messages",
+        type=int,
+        default=None,
+        help="deliveries per channel, E-case vs direct (default 1000, --quick 200; 0 = skip)",
+    )
     return p.parse_args(argv)
 
 
@@ -603,24 +631,9 @@ def facade_phase(quick: bool) -> dict[str, Any]:
     return result
 
 
-def opendata_phase() -> dict[str, Any]:
-    """bench.opendata: a year of the eight sets from a 17,500-client extract, build + publish."""
-    from bench import opendata
-
-    result = opendata.run()
-    opendata.report(result)
-    path = RESULTS / "opendata.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    return result
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run every phase and report."""
     args = parse_args(argv)
-    if args.only_opendata:
-        opendata_phase()
-        return 0
     if args.only_facade:
         facade_phase(args.quick)
         return 0
@@ -628,10 +641,15 @@ def main(argv: list[str] | None = None) -> int:
         hostile_phase(args.quick)
         print(f"\nwritten {RESULTS / 'hostile.json'}")
         return 0
+    began = time.perf_counter()
     duration = args.duration if args.duration is not None else (5.0 if args.quick else 20.0)
     warmup = 1.0 if args.quick else 2.0
     floor_seconds = max(2.0, duration / 2)
     pipeline_seconds = max(1.5, duration / 4)
+    channel_messages = args.channel_messages
+    if channel_messages is None:
+        channel_messages = 200 if args.quick else 1000
+    phases = 5 if channel_messages <= 0 else 6
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
@@ -647,12 +665,13 @@ def main(argv: list[str] | None = None) -> int:
             "store": "SQLite WAL, synchronous=FULL, temp file",
             "logging": "production (JSON lines) at INFO, to a file",
             "outbound_message": OUTBOUND_TYPE,
-            "inbound_operation": INBOUND_OPERATION,
+            "inbound_message": f"{INBOUND_TYPE} from {SENDER} at {INBOUND_PATH}",
         },
     }
     m = results["machine"]
     print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), Python {m['python']}, ", end="")
     print(f"load average at start {m['loadavg_at_start']}")
+    quiet_logging()
 
     tmp = Path(tempfile.mkdtemp(prefix="plusgw-bench-"))
     profile_dir = args.output.parent if args.profile else None
@@ -660,14 +679,22 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir.mkdir(parents=True, exist_ok=True)
     server: Server | None = None
     runtime = None
+    channels: dict[str, Any] | None = None
     try:
+        from gateway.pipeline import Exchange
         from gateway.runtime import Runtime
 
         env = make_env(tmp)
-        body = (SAMPLES / "execution_notification" / "valid.json").read_bytes()
+        body = (SAMPLES / OUTBOUND_TYPE / "valid.json").read_bytes()
         runtime = Runtime(env.settings_with_db("floor.db"))
+        inbound = runtime.mappings.get(INBOUND_TYPE)
+        headers = soap_headers(inbound.root.split("}")[0].lstrip("{"), inbound.operation)
+        sim = institution_sim(env)
+        # Reply routing: the notifications name a ruling; the floor's inbox gets it first.
+        decision = decision_envelope(sim, body, INBOUND_TYPE)
+        runtime.routes.inbound(Exchange(direction="in", partner="", endpoint="ecase", raw=decision))
 
-        print(f"\n[1/5] floor, outbound, in-process, 1 thread, {floor_seconds:.0f} s ...")
+        print(f"\n[1/{phases}] floor, outbound, in-process, 1 thread, {floor_seconds:.0f} s ...")
         f_out = floor_outbound(runtime, body, floor_seconds)
         print(f"      {f_out.rate:7.1f} msg/s")
 
@@ -678,15 +705,15 @@ def main(argv: list[str] | None = None) -> int:
             1.5 * max(f_out.rate, 50) * max(floor_seconds + pipeline_seconds, duration + warmup)
         )
         need = max(need, 400)
-        print(f"[2/5] signing {need} CourtRuling envelopes (not timed) ...")
-        envelopes, built_in = build_envelopes(env, need, budget=max(20.0, duration * 2))
+        print(f"[2/{phases}] signing {need} court rulings with header blocks (not timed) ...")
+        envelopes, built_in = build_envelopes(sim, need, budget=max(20.0, duration * 2))
         print(f"      {len(envelopes)} in {built_in:.1f} s")
 
-        print(f"[3/5] floor, inbound, in-process, 1 thread, {floor_seconds:.0f} s ...")
+        print(f"[3/{phases}] floor, inbound, in-process, 1 thread, {floor_seconds:.0f} s ...")
         f_in = floor_inbound(runtime, envelopes, floor_seconds)
         print(f"      {f_in.rate:7.1f} msg/s")
 
-        print(f"[4/5] full pipeline in-process, 1 thread, {pipeline_seconds:.0f} s each ...")
+        print(f"[4/{phases}] full pipeline in-process, 1 thread, {pipeline_seconds:.0f} s each ...")
         p_out = pipeline_outbound(runtime, body, pipeline_seconds)
         p_in = pipeline_inbound(runtime, envelopes[f_in.count :], pipeline_seconds)
         print(f"      outbound {p_out.rate:7.1f} msg/s, inbound {p_in.rate:7.1f} msg/s")
@@ -695,10 +722,14 @@ def main(argv: list[str] | None = None) -> int:
 
         server = Server(env, args.server_workers)
         print(
-            f"[5/5] HTTP: {args.server_workers} server process(es), {args.clients} clients, "
-            f"{warmup:.0f} s warm-up + {duration:.0f} s per direction ..."
+            f"[5/{phases}] HTTP: {args.server_workers} server process(es), {args.clients} "
+            f"clients, {warmup:.0f} s warm-up + {duration:.0f} s per direction ..."
         )
         server.start()
+        # The same ruling reaches the server's inbox over HTTP before the notifications.
+        seeded = httpx.post(f"{server.base}{INBOUND_PATH}", content=decision, headers=headers)
+        if seeded.status_code != 200:
+            raise RuntimeError(f"the decision was refused: {seeded.status_code} {seeded.text}")
         h_out = http_load(
             server,
             "http_outbound",
@@ -713,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         h_in = http_load(
             server,
             "http_inbound",
-            inbound_requests(envelopes),
+            inbound_requests(envelopes, headers),
             clients=args.clients,
             seconds=duration,
             warmup=warmup,
@@ -725,6 +756,15 @@ def main(argv: list[str] | None = None) -> int:
             print("      (ran out of pre-built envelopes before the end; rate is over the window)")
         server.stop()
         server_log_tail = env.tmp.joinpath("server.log").read_text(errors="replace")[-1500:]
+
+        if channel_messages > 0:
+            from bench import channels as channels_bench
+
+            print(
+                f"[6/{phases}] E-case platform simulator vs direct institution endpoint, "
+                f"{channel_messages} deliveries each, sequential ..."
+            )
+            channels = channels_bench.run(env, channel_messages)
     finally:
         if server is not None:
             server.stop()
@@ -745,6 +785,8 @@ def main(argv: list[str] | None = None) -> int:
         "inbound": round(h_in.rate / f_in.rate, 3) if f_in.rate else None,
         "target": 0.5,
     }
+    if channels is not None:
+        results["channels"] = channels
     if profile_dir:
         results["profile"] = {
             name: {
@@ -758,6 +800,10 @@ def main(argv: list[str] | None = None) -> int:
         results["server_log_tail"] = server_log_tail
 
     report(results)
+    if channels is not None:
+        from bench import channels as channels_bench
+
+        channels_bench.report(channels)
     if args.hostile:
         results["hostile"] = hostile_phase(args.quick)
     if args.calendar:
@@ -766,13 +812,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\n[calendar] full and incremental publishing to Radicale on loopback ...")
         results["calendar"] = calendar_bench.run(resources=10 if args.quick else 50)
         calendar_bench.report(results["calendar"])
-    if args.opendata:
-        results["opendata"] = opendata_phase()
     if args.facade:
         results["facade"] = facade_phase(args.quick)
+    results["total_seconds"] = round(time.perf_counter() - began, 1)
+    print(f"\nwhole run: {results['total_seconds']:.0f} s")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"\nwritten {args.output}")
+    print(f"written {args.output}")
     return 0
 
 
@@ -799,7 +845,7 @@ def report(results: dict[str, Any]) -> None:
         ("outbound HTTP POST /v1/outbound/...", http["outbound"], ratio["outbound"]),
         ("inbound floor (in-process, 1 thread)", floor["inbound"], None),
         ("inbound pipeline (in-process, 1 thread)", pipe["inbound"], None),
-        ("inbound HTTP POST /soap/tis", http["inbound"], ratio["inbound"]),
+        ("inbound HTTP POST /soap/ecase", http["inbound"], ratio["inbound"]),
     ]
     for label, r, rat in rows:
         cpu = f"{r['server_cpu_util']:.2f}" if "server_cpu_util" in r else ""

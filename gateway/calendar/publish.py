@@ -21,7 +21,7 @@ plain function of one run, so the scheduled-jobs runner can call them instead.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -40,6 +40,10 @@ from gateway.logging import mask_text
 from gateway.store.chain import sha256_hex
 from gateway.store.rejections import journal_rejection
 from gateway.store.schema import utcnow
+
+#: Version of the objects we build: part of every fingerprint, so changing how objects are
+#: built (bump it) republishes them all at the next run.
+FORMAT = "1"
 
 #: Our own answers carry aware times; the default zone of a floating one is irrelevant.
 UTC_ZONE = zone("UTC")
@@ -90,28 +94,39 @@ class CalendarSync:
 
     # -- what a resource's calendar should hold --------------------------------------------
 
-    def desired(self, resource: dict[str, Any]) -> dict[str, bytes]:
-        """Object name -> bytes for one resource: deterministic from the store alone."""
+    def plan(self, resource: dict[str, Any]) -> dict[str, tuple[str, Callable[[], bytes]]]:
+        """Object name -> (fingerprint, builder) for one resource, from the store alone.
+
+        The fingerprint is the SHA-256 of everything the object is built from (and of
+        :data:`FORMAT`), so a run tells an unchanged object without building it; building
+        (icalendar, VTIMEZONE) is most of a run's CPU.
+        """
         tz = zone(resource["time_zone"])
         rid = resource["id"]
-        out: dict[str, bytes] = {}
+        out: dict[str, tuple[str, Callable[[], bytes]]] = {}
+
+        def add(name: str, **kwargs: Any) -> None:
+            kwargs["tz"] = tz
+            fingerprint = sha256_hex(f"{FORMAT}|{sorted(kwargs.items())!r}".encode())
+            out[name] = (fingerprint, lambda: busy_object(**kwargs))
+
         for block in self.area.busy(rid):
-            out[f"busy-{block['busy_id']}.ics"] = busy_object(
+            add(
+                f"busy-{block['busy_id']}.ics",
                 uid=f"busy-{rid}-{block['busy_id']}@plus-gateway",
                 start=block["start"],
                 end=block["end"],
-                tz=tz,
                 stamp=block["updated_at"],
                 rule=parse_rule(block["rrule"]) if block["rrule"] else None,
             )
         for booking in self.area.bookings(resource_id=rid, limit=100_000):
             if booking["status"] not in ("confirmed", "proposed"):
                 continue
-            out[f"booking-{booking['id']}.ics"] = busy_object(
+            add(
+                f"booking-{booking['id']}.ics",
                 uid=booking["uid"],
                 start=booking["start"],
                 end=booking["end"],
-                tz=tz,
                 stamp=booking["updated_at"],
                 sequence=booking["sequence"],
                 rule=parse_rule(booking["rrule"]) if booking["rrule"] else None,
@@ -128,16 +143,20 @@ class CalendarSync:
         for i, (day, closes, next_day, opens) in enumerate(closed_hours(hours)):
             start = datetime.combine(monday + timedelta(days=day), closes)
             end = start + week_offset(day, closes, next_day, opens)
-            out[f"hours-{i}.ics"] = busy_object(
+            add(
+                f"hours-{i}.ics",
                 uid=f"hours-{rid}-{i}@plus-gateway",
                 start=start.replace(tzinfo=tz),
                 end=end.replace(tzinfo=tz),
-                tz=tz,
                 stamp=resource["updated_at"],
                 rule=parse_rule("FREQ=WEEKLY"),
                 summary="Unavailable",
             )
         return out
+
+    def desired(self, resource: dict[str, Any]) -> dict[str, bytes]:
+        """Object name -> bytes for one resource (what :meth:`plan` builds)."""
+        return {name: build() for name, (_, build) in self.plan(resource).items()}
 
     # -- publishing ------------------------------------------------------------------------
 
@@ -180,7 +199,7 @@ class CalendarSync:
     def _publish_one(
         self, rid: str, resource: dict[str, Any] | None, report: PublishReport
     ) -> None:
-        desired = self.desired(resource) if resource is not None else {}
+        desired = self.plan(resource) if resource is not None else {}
         published = self.area.published(rid)
         # One PROPFIND per resource and run: the listing also tells a missing collection
         # (first run, or lost on the server), which is then created.
@@ -191,15 +210,14 @@ class CalendarSync:
         remote = listed or {}
         written: list[tuple[str, str, str | None]] = []
         try:
-            for name, body in desired.items():
-                digest = sha256_hex(body)
+            for name, (digest, build) in desired.items():
                 seen = published.get(name)
                 there = remote.get(name)
                 if seen and there and seen["sha256"] == digest and seen["etag"] == there.etag:
                     report.unchanged += 1
                     continue
                 href = there.href if there else self.client.object_href(rid, name)
-                written.append((name, digest, self._write(href, body, there, report)))
+                written.append((name, digest, self._write(href, build(), there, report)))
                 report.written += 1
         finally:
             # Recorded per resource, also when the run breaks off: an object written but not

@@ -8,8 +8,8 @@
                          time, resources; never the summary or the parties (those go to the inbox)
 ``calendar_occupancy``   every busy interval per resource (busy blocks and held bookings,
                          recurrences expanded to the horizon): what a new booking must not overlap
-``calendar_published``   per resource calendar object: SHA-256 of what we last wrote and its ETag,
-                         so a publishing run writes only what changed
+``calendar_published``   per resource calendar object: the fingerprint (SHA-256) of what we last
+                         wrote and its ETag, so a publishing run writes only what changed
 ``calendar_intake``      objects read from the calendar side's request collection (href, ETag)
 =======================  ==========================================================================
 

@@ -50,6 +50,7 @@ def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings
         free_port(),
     )
     gateway_url = f"http://127.0.0.1:{api_port}"
+    calendar_port = free_port()
     fast_retry = {"base_delay": 0.05, "max_delay": 0.2}
     institutions: dict[str, Any] = {
         name: {
@@ -96,6 +97,12 @@ def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings
         "delivery": {"poll_interval": 0.05},
         # Anchors next to the temp database, never in the project's var/anchors.
         "journal": {"anchor_path": str(tmp_path / "anchors")},
+        # The calendar's CalDAV server (the Radicale `serve --with-simulators` starts) on a
+        # free port, its files under the temp directory: never the developer's 5232.
+        "calendar": {
+            "url": f"http://127.0.0.1:{calendar_port}",
+            "server": {"port": calendar_port, "storage": str(tmp_path / "radicale")},
+        },
         # The CKAN simulator of `serve --with-simulators` on a free port, with small synthetic
         # extracts; packages next to the temp database.
         "opendata": {

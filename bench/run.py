@@ -21,6 +21,9 @@
 * with ``--hostile`` (or only that, ``--only-hostile``): the time and memory to refuse each
   class of hostile 10 MB XML, each in a fresh subprocess (``bench.hostile``), with the ratio
   to one valid message.
+* with ``--opendata`` (or only that, ``--only-opendata``): a year of the eight open data sets
+  from a 17,500-client extract, built and published to the CKAN simulator, against a floor of
+  bare counting and uploading (``bench.opendata``);
 
 It prints every rate with its ratio to the floor and writes ``bench/results/latest.json``.
 It is a benchmark, not a test: it never fails on a slow result.
@@ -589,14 +592,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--only-hostile", action="store_true", help="only the hostile-XML classes")
     p.add_argument(
-        "--calendar",
+        "--opendata",
         action="store_true",
-        help="also measure publishing availability to Radicale (bench.calendar)",
+        help="also a year of the eight open data sets, built and published (bench.opendata)",
     )
+    p.add_argument("--only-opendata", action="store_true", help="only the open data year")
     p.add_argument(
         "--facade", action="store_true", help="also the volunteer facade's list (bench.facade)"
     )
     p.add_argument("--only-facade", action="store_true", help="only the volunteer facade's list")
+    p.add_argument(
+        "--calendar",
+        action="store_true",
+        help="also measure publishing availability to Radicale (bench.calendar)",
+    )
     p.add_argument(
         "--channel-messages",
         type=int,
@@ -631,9 +640,24 @@ def facade_phase(quick: bool) -> dict[str, Any]:
     return result
 
 
+def opendata_phase() -> dict[str, Any]:
+    """bench.opendata: a year of the eight sets from a 17,500-client extract, build + publish."""
+    from bench import opendata
+
+    result = opendata.run()
+    opendata.report(result)
+    path = RESULTS / "opendata.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every phase and report."""
     args = parse_args(argv)
+    if args.only_opendata:
+        opendata_phase()
+        return 0
     if args.only_facade:
         facade_phase(args.quick)
         return 0
@@ -806,14 +830,16 @@ def main(argv: list[str] | None = None) -> int:
         channels_bench.report(channels)
     if args.hostile:
         results["hostile"] = hostile_phase(args.quick)
+    if args.opendata:
+        results["opendata"] = opendata_phase()
+    if args.facade:
+        results["facade"] = facade_phase(args.quick)
     if args.calendar:
         from bench import calendar as calendar_bench
 
         print("\n[calendar] full and incremental publishing to Radicale on loopback ...")
         results["calendar"] = calendar_bench.run(resources=10 if args.quick else 50)
         calendar_bench.report(results["calendar"])
-    if args.facade:
-        results["facade"] = facade_phase(args.quick)
     results["total_seconds"] = round(time.perf_counter() - began, 1)
     print(f"\nwhole run: {results['total_seconds']:.0f} s")
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,6 @@ from gateway.jobs import JobRunner, Ticker
 from gateway.lifecycle import GracefulServer, Shutdown
 from gateway.logging import configure_logging
 from gateway.opendata.ckansim import simulator_for as ckan_simulator_for
-from gateway.opendata.demo import seed_synthetic_extracts
 from gateway.runtime import Runtime
 from gateway.sim import served_simulators, simulator_app, simulator_url
 from gateway.store.anchor import AnchorLoop
@@ -164,6 +163,8 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
 
 
 def _seed_then_tick(settings: Settings, runtime: Runtime, jobs: Ticker) -> None:
+    from gateway.opendata.demo import seed_synthetic_extracts
+
     try:
         seed_synthetic_extracts(settings, runtime.store)
     except Exception:

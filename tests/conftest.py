@@ -103,6 +103,9 @@ def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings
             "url": f"http://127.0.0.1:{calendar_port}",
             "server": {"port": calendar_port, "storage": str(tmp_path / "radicale")},
         },
+        # serve's job ticker stays off unless a test turns it on (tests/integration/
+        # test_opendata_run.py): other tests' gateways then do no scheduled work meanwhile.
+        "jobs": {"enabled": False},
         # The CKAN simulator of `serve --with-simulators` on a free port, with small synthetic
         # extracts; packages next to the temp database.
         "opendata": {

@@ -255,6 +255,7 @@ class JobRunner:
         already, or runs right now). ``background`` returns once claimed (the API's 202).
         """
         spec = self.spec(name)
+        actor = actor[:64]  # the width of the journal's and the runs table's actor
         current = self.current_period(spec)
         chosen = period_named(spec.period, period, self.tz) if period else current
         past = chosen.key != current.key

@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 
 from gateway.api.models import ErrorBody
 from gateway.opendata.extract import ExtractCodes, table_schema
-from gateway.opendata.service import receive_extract
 from gateway.store.statistics import Extracts
 
 __all__ = ["create_statistics_router"]
@@ -93,6 +92,10 @@ def create_statistics_router(runtime: Any) -> APIRouter:
                 if size > limit:
                     return _error(413, "EXTRACT_TOO_LARGE", f"larger than {limit} bytes")
                 spool.write(chunk)
+            # Imported on first use: building and publishing (rdflib, HiGHS) are not needed
+            # for the gateway to start.
+            from gateway.opendata.service import receive_extract
+
             received = await run_in_threadpool(
                 receive_extract,
                 runtime.store,
@@ -100,7 +103,7 @@ def create_statistics_router(runtime: Any) -> APIRouter:
                 period=period,
                 fmt=fmt,
                 lines=_lines(spool),
-                actor=request.headers.get("x-user-id"),
+                actor=(request.headers.get("x-user-id") or "")[:64] or None,
                 max_errors=settings.opendata.max_errors,
             )
         body = {

@@ -132,9 +132,11 @@ def run_demo(
         got = http.get(f"{sim}/sim/ecase/received/{asking}").json()
         items = got if isinstance(got, list) else got.get("received", [])
         mine = [r for r in items if r.get("message_id") == message_id]
+        # The record only, not the report: it is about a (fictional) person.
+        shown = ("institution", "message_id", "message_type", "received_at", "user_id")
         _say(
             f"5. What {asking.upper()} received through the platform",
-            json.dumps(mine, indent=2, ensure_ascii=False)[:1500]
+            json.dumps([{k: r.get(k) for k in shown} for r in mine], indent=2)
             if mine
             else "nothing: the answer did not arrive",
         )

@@ -283,4 +283,7 @@ def configure_logging(environment: str = "development", level: str = "INFO") -> 
         uv = logging.getLogger(name)
         uv.handlers.clear()
         uv.propagate = True
+    # httpx logs every request at INFO (the calendar polls its CalDAV collections every few
+    # seconds); our own clients log what matters, so theirs only speak up on trouble.
+    logging.getLogger("httpx").setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)

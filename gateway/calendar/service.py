@@ -43,6 +43,7 @@ from gateway.calendar.errors import (
     BookingChangedError,
     BookingStateError,
     CalendarInputError,
+    RecurrenceUnboundedError,
     SlotBusyError,
     UnknownBookingError,
     UnknownResourceError,
@@ -800,8 +801,6 @@ class CalendarService:
     ) -> list[tuple[datetime, datetime]]:
         """Occurrences of a meeting: a series must end, within the horizon and the cap."""
         if rule is not None and not rule.bounded:
-            from gateway.calendar.errors import RecurrenceUnboundedError
-
             raise RecurrenceUnboundedError(
                 "a recurring meeting must end: give COUNT or UNTIL", path="RRULE"
             )
@@ -812,8 +811,6 @@ class CalendarService:
             rule is not None and rule.count is not None and len(spans) + len(exdates) < rule.count
         ) or (isinstance(until, datetime) and until.replace(tzinfo=until.tzinfo or tz) > horizon)
         if too_far or (spans and spans[-1][0] > horizon):
-            from gateway.calendar.errors import RecurrenceUnboundedError
-
             raise RecurrenceUnboundedError(
                 f"the meeting goes past the {self.settings.horizon_days}-day horizon", path="RRULE"
             )
@@ -875,10 +872,15 @@ class CalendarService:
     ) -> str:
         """An iTIP message about ``booking`` into the outbox, in the caller's transaction."""
         tz = zone(booking["time_zone"])
+        kinds = {}
+        for r in resources if resources is not None else booking["resources"]:
+            found = self.area.resource(r, conn)
+            kinds[r] = found["kind"] if found else None
         ours = [
             Attendee(
                 address=self.address(r),
-                cutype="ROOM" if r.startswith("room") else "INDIVIDUAL",
+                # RFC 5545 calendar user types: a room is a ROOM, a mediator or officer a person.
+                cutype="ROOM" if kinds.get(r) == "room" else "INDIVIDUAL",
                 role="REQ-PARTICIPANT",
                 partstat=partstat or "ACCEPTED",
             )

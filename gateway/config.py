@@ -150,6 +150,16 @@ class RetrySettings(_Section):
     max_age: float = Field(7 * 24 * 3600, gt=0)
 
 
+class BreakerSettings(_Section):
+    """Circuit breaker per registry, or per institution for delivery: open after N consecutive
+    failures, retry after a pause."""
+
+    failure_threshold: int = Field(5, ge=1)
+    #: Seconds an open breaker waits before letting one trial query (or trial message) through
+    #: (half-open). Delivery probes at least as often as the retry cap (``retry.max_delay``).
+    reset_timeout: float = Field(30.0, gt=0)
+
+
 class OperationSettings(_Section):
     """Per-operation (route) overrides of a partner's delivery settings; unset keys inherit."""
 
@@ -183,6 +193,9 @@ class EcaseSettings(_Section):
     user_id: str = "PLUS"
     connect_timeout: float = Field(5.0, gt=0)
     operation_timeout: float = Field(30.0, gt=0)
+    #: Messages sent at once to the platform (all E-case institutions together); unset:
+    #: ``delivery.concurrency``.
+    concurrency: int | None = Field(None, ge=1, le=256)
 
 
 class InstitutionSettings(_Section):
@@ -207,6 +220,12 @@ class InstitutionSettings(_Section):
     answers: tuple[str, ...] = ()
     trust: TrustSettings
     retry: RetrySettings = RetrySettings()
+    #: Delivery's circuit breaker of this institution: while it is open, messages wait without
+    #: spending attempts, and one trial message probes the institution (docs/DELIVERY.md).
+    breaker: BreakerSettings = BreakerSettings(reset_timeout=10.0)
+    #: Direct channel: messages sent at once to the endpoint; unset: ``delivery.concurrency``
+    #: (on E-case, ``ecase.concurrency`` applies).
+    concurrency: int | None = Field(None, ge=1, le=256)
     #: Deliver messages sharing an ordering key (the case number) in submission order.
     ordered: bool = True
     #: Overrides by operation name or message type, e.g. ``SubmitExecutionNotification``.
@@ -253,6 +272,9 @@ class DeliverySettings(_Section):
     batch_size: int = Field(20, ge=1)
     lease_seconds: float = Field(120.0, gt=0)
     pool_maxsize: int = Field(10, ge=1)
+    #: Messages sent at once per endpoint (the E-case platform, each direct institution),
+    #: each of another case; a case's messages still leave one at a time, in order.
+    concurrency: int = Field(8, ge=1, le=256)
     #: Seconds a SIGTERM/SIGINT may take: drain requests, finish or give back deliveries,
     #: release leases, checkpoint the store (gateway/lifecycle.py).
     shutdown_timeout: float = Field(10.0, gt=0)
@@ -283,14 +305,6 @@ class RegistrySettings(_Section):
     service_id: str
     connect_timeout: float = Field(2.0, gt=0)
     read_timeout: float = Field(5.0, gt=0)
-
-
-class BreakerSettings(_Section):
-    """Circuit breaker per registry: open after N consecutive failures, retry after a pause."""
-
-    failure_threshold: int = Field(5, ge=1)
-    #: Seconds an open breaker waits before letting one trial query through (half-open).
-    reset_timeout: float = Field(30.0, gt=0)
 
 
 def _default_registries() -> dict[str, RegistrySettings]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -52,6 +52,55 @@ class _OutboxCollector(Collector):
         yield oldest
 
 
+#: The delivery worker's :meth:`~gateway.delivery.DeliveryWorker.health`: ``partners`` (breaker
+#: state and waiting messages per partner) and ``pools`` (concurrency and in flight per endpoint).
+DeliveryHealth = Callable[[], dict[str, Any]]
+
+
+class _DeliveryCollector(Collector):
+    """Breaker state, waiting messages and pool use of the delivery worker, at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: DeliveryHealth | None = None
+
+    def collect(self) -> Iterable[Metric]:
+        state = GaugeMetricFamily(
+            "plusgw_delivery_breaker_state",
+            "Delivery circuit breaker state per partner (1 for the current state)",
+            labels=["partner", "state"],
+        )
+        waiting = GaugeMetricFamily(
+            "plusgw_delivery_waiting_messages",
+            "Undelivered messages waiting for a partner whose breaker is not closed",
+            labels=["partner"],
+        )
+        concurrency = GaugeMetricFamily(
+            "plusgw_delivery_concurrency",
+            "Messages a delivery pool sends at once (per endpoint)",
+            labels=["pool"],
+        )
+        in_flight = GaugeMetricFamily(
+            "plusgw_delivery_in_flight",
+            "Messages a delivery pool holds right now (queued or being sent)",
+            labels=["pool"],
+        )
+        try:
+            health = self.source() if self.source else {}
+        except Exception:
+            health = {}
+        for partner, info in sorted(health.get("partners", {}).items()):
+            for name in ("closed", "open", "half_open"):
+                state.add_metric([partner, name], 1.0 if info["state"] == name else 0.0)
+            waiting.add_metric([partner], info.get("waiting", 0))
+        for pool, info in sorted(health.get("pools", {}).items()):
+            concurrency.add_metric([pool], info["concurrency"])
+            in_flight.add_metric([pool], info["in_flight"])
+        yield state
+        yield waiting
+        yield concurrency
+        yield in_flight
+
+
 class Metrics:
     """Counters and histograms of the gateway."""
 
@@ -78,10 +127,25 @@ class Metrics:
         )
         self.deliveries = Counter(
             "plusgw_delivery_attempts_total",
-            "Outbound delivery attempts by outcome (delivered, retry, dead)",
+            "Outbound delivery attempts by outcome (delivered, retry, dead; waiting: failed "
+            "while the partner's breaker was open, not counted against the message)",
             ["partner", "operation", "outcome"],
             registry=self.registry,
         )
+        self.breaker_transitions = Counter(
+            "plusgw_delivery_breaker_transitions_total",
+            "Delivery circuit breaker changes per partner, by the state entered",
+            ["partner", "state"],
+            registry=self.registry,
+        )
+        self.pulled_forward = Counter(
+            "plusgw_delivery_pulled_forward_total",
+            "Waiting messages made due at once when a partner's breaker closed",
+            ["partner"],
+            registry=self.registry,
+        )
+        self._delivery = _DeliveryCollector()
+        self.registry.register(self._delivery)
         self.dead_letters = Counter(
             "plusgw_dead_letters_total",
             "Outbound messages given up on (dead letter), by reason code",
@@ -102,6 +166,10 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+
+    def watch_delivery(self, health: DeliveryHealth) -> None:
+        """Publish the delivery worker's breakers and pools (the latest worker wins)."""
+        self._delivery.source = health
 
     def watch_outbox(self, gauges: OutboxGauges) -> None:
         """Publish outbox depth and oldest age, read lazily from ``gauges`` at scrape time."""

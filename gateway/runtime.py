@@ -59,7 +59,18 @@ class Runtime:
         self.metrics: Metrics = Metrics()
         self.metrics.watch_outbox(self.store.outbox.gauges)
         self.router: ReplyRouter = ReplyRouter(self.directory, self.store.inbox.senders)
-        self.session: requests.Session = pooled_session(settings.delivery.pool_maxsize)
+        # Keep-alive connections for every delivery thread of the busiest endpoint (a full
+        # urllib3 pool would close and reopen connections, and warn about it).
+        busiest = max(
+            [
+                settings.delivery.concurrency,
+                settings.ecase.concurrency or 0,
+                *(i.concurrency or 0 for i in settings.institutions.values()),
+            ]
+        )
+        self.session: requests.Session = pooled_session(
+            max(settings.delivery.pool_maxsize, busiest)
+        )
         #: SOAP clients per channel endpoint; the WSDL is loaded here, once.
         self.channels: Channels = Channels(settings, self.directory, self.session)
         self.wsdl_documents: dict[str, bytes] = self.channels.served_wsdls(settings.api.base_url())

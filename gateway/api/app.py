@@ -525,6 +525,9 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             checks["jobs"] = jobs.health()
         if worker is not None:
             checks["delivery"] = "ok" if worker.alive else "stopped"
+            # Details only: a partner that is down (its breaker open, its messages waiting)
+            # does not make the gateway unready.
+            checks["delivery_partners"] = worker.health()
         ok = checks["store"] == "ok" and (worker is None or worker.alive)
         return JSONResponse(
             {"status": "ready" if ok else "not ready", "checks": checks},

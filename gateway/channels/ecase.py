@@ -39,7 +39,7 @@ class Channels:
         self._clients: dict[str, PartnerClient] = {}
         for institution in directory.all():
             # One client per distinct endpoint: every E-case institution shares the platform's.
-            key = ECASE_ENDPOINT if institution.channel == "ecase" else institution.name
+            key = self.endpoint_of(institution.name)
             if key in self._clients:
                 continue
             connect, operation = settings.timeouts(institution.name)
@@ -54,10 +54,15 @@ class Channels:
                 session=session,
             )
 
+    def endpoint_of(self, institution: str) -> str:
+        """The endpoint ``institution`` is reached at: ``ecase`` (the platform, shared by every
+        E-case institution) or the direct institution's own name."""
+        found = self.directory.get(institution)
+        return ECASE_ENDPOINT if found.channel == "ecase" else found.name
+
     def client_for(self, institution: str) -> PartnerClient:
         """The client that reaches ``institution`` on its channel."""
-        found = self.directory.get(institution)
-        return self._clients[ECASE_ENDPOINT if found.channel == "ecase" else found.name]
+        return self._clients[self.endpoint_of(institution)]
 
     def header_for(
         self, institution: str, operation: str, message_id: str, user_id: str | None = None

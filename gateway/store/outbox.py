@@ -8,6 +8,7 @@ discarded) is journaled in the transaction that makes it.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -176,7 +177,16 @@ class Outbox:
 
     # -- delivery --------------------------------------------------------------------------
 
-    def claim_due(self, owner: str, limit: int, lease_seconds: float) -> list[dict[str, Any]]:
+    def claim_due(
+        self,
+        owner: str,
+        limit: int,
+        lease_seconds: float,
+        *,
+        partners: Collection[str] | None = None,
+        exclude: Collection[str] = (),
+        any_time: bool = False,
+    ) -> list[dict[str, Any]]:
         """Lease up to ``limit`` due messages to ``owner``, oldest first.
 
         Due means pending with ``next_attempt_at`` passed, or sending with an expired lease (a
@@ -186,11 +196,18 @@ class Outbox:
         of its case until it is replayed or discarded. The lease is written in the same
         transaction that selects (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so two workers
         never hold the same row. Returned rows carry the new lease.
+
+        ``partners`` limits the claim to those partners (one delivery pool's), ``exclude``
+        leaves some out; ``any_time`` also takes pending rows whose next attempt is still
+        ahead (the trial message of a partner's circuit breaker: the oldest of its waiting
+        messages, whatever its backoff said). Case order holds either way.
         """
         now = utcnow()
         lease_until = now + timedelta(seconds=lease_seconds)
         due = or_(
-            and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
+            outbox.c.status == "pending"
+            if any_time
+            else and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
             and_(outbox.c.status == "sending", outbox.c.lease_until < now),
         )
         earlier = outbox.alias("earlier")
@@ -207,6 +224,12 @@ class Outbox:
             .order_by(outbox.c.id)
             .limit(limit)
         )
+        if partners is not None:
+            if not partners:
+                return []
+            query = query.where(outbox.c.partner.in_(sorted(partners)))
+        if exclude:
+            query = query.where(outbox.c.partner.not_in(sorted(exclude)))
         if self._db.postgres:
             query = query.with_for_update(skip_locked=True, of=outbox)
         with self._db.transaction() as conn:
@@ -256,33 +279,44 @@ class Outbox:
 
     def mark_delivered(self, row: dict[str, Any], ack: dict[str, Any], owner: str) -> bool:
         """Record the partner's acknowledgement; False if our lease was lost meanwhile."""
+        return self.mark_delivered_many([(row, ack)], owner)[0]
+
+    def mark_delivered_many(
+        self, items: list[tuple[dict[str, Any], dict[str, Any]]], owner: str
+    ) -> list[bool]:
+        """Record several acknowledgements in one transaction (one commit, one fsync: the
+        delivery threads' group commit); per item, False if our lease was lost meanwhile."""
         now = utcnow()
+        results: list[bool] = []
         with self._db.transaction() as conn:
-            done = conn.execute(
-                update(outbox)
-                .where(outbox.c.id == row["id"], outbox.c.lease_owner == owner)
-                .values(
-                    status="delivered",
-                    attempts=outbox.c.attempts + 1,
-                    ack=json.dumps(ack, default=str),
-                    delivered_at=now,
-                    updated_at=now,
-                    lease_owner=None,
-                    lease_until=None,
-                    last_error=None,
-                    last_error_code=None,
-                )
-            ).rowcount
-            if done:
-                self._journal.append_in(
-                    conn,
-                    about=row,
-                    at=now,
-                    direction="out",
-                    status="delivered",
-                    detail=json.dumps(ack, default=str),
-                )
-        return bool(done)
+            for row, ack in items:
+                detail = json.dumps(ack, default=str)
+                done = conn.execute(
+                    update(outbox)
+                    .where(outbox.c.id == row["id"], outbox.c.lease_owner == owner)
+                    .values(
+                        status="delivered",
+                        attempts=outbox.c.attempts + 1,
+                        ack=detail,
+                        delivered_at=now,
+                        updated_at=now,
+                        lease_owner=None,
+                        lease_until=None,
+                        last_error=None,
+                        last_error_code=None,
+                    )
+                ).rowcount
+                if done:
+                    self._journal.append_in(
+                        conn,
+                        about=row,
+                        at=now,
+                        direction="out",
+                        status="delivered",
+                        detail=detail,
+                    )
+                results.append(bool(done))
+        return results
 
     def mark_failed(
         self,
@@ -292,19 +326,26 @@ class Outbox:
         code: str,
         error: str,
         next_attempt_at: datetime | None,
+        counted: bool = True,
     ) -> bool:
-        """Record a failed attempt: retry at ``next_attempt_at`` or, when None, dead-letter."""
+        """Record a failed attempt: retry at ``next_attempt_at`` or, when None, dead-letter.
+
+        ``counted=False`` records a send that failed while the partner's circuit breaker was
+        open (the partner is down, not this message): the row waits for the partner with its
+        attempts unchanged, journaled ``waiting`` instead of ``retry``.
+        """
         now = utcnow()
         # A partner's fault text can quote our payload back; stored and journaled masked.
         error = mask_text(error)
         status = "pending" if next_attempt_at is not None else "dead"
+        journaled = status if status == "dead" else ("retry" if counted else "waiting")
         with self._db.transaction() as conn:
             done = conn.execute(
                 update(outbox)
                 .where(outbox.c.id == row["id"], outbox.c.lease_owner == owner)
                 .values(
                     status=status,
-                    attempts=outbox.c.attempts + 1,
+                    attempts=outbox.c.attempts + (1 if counted else 0),
                     next_attempt_at=next_attempt_at or now,
                     last_error_code=code,
                     last_error=error[:2000],
@@ -319,11 +360,43 @@ class Outbox:
                     about=row,
                     at=now,
                     direction="out",
-                    status="retry" if status == "pending" else "dead",
+                    status=journaled,
                     error_code=code,
                     detail=error[:2000],
                 )
         return bool(done)
+
+    def pull_forward(self, partner: str) -> int:
+        """Make every waiting message of ``partner`` due now (its circuit breaker closed).
+
+        Messages that backed off while the partner was down would otherwise sleep out their
+        backoff after it is back. Returns how many were moved.
+        """
+        now = utcnow()
+        with self._db.transaction() as conn:
+            return int(
+                conn.execute(
+                    update(outbox)
+                    .where(
+                        outbox.c.partner == partner,
+                        outbox.c.status == "pending",
+                        outbox.c.next_attempt_at > now,
+                    )
+                    .values(next_attempt_at=now, updated_at=now)
+                ).rowcount
+            )
+
+    def waiting(self, partners: Collection[str]) -> dict[str, int]:
+        """Undelivered (pending or sending) messages per partner, for ``partners`` only."""
+        if not partners:
+            return {}
+        with self._db.connect() as conn:
+            rows = conn.execute(
+                select(outbox.c.partner, func.count())
+                .where(text(f"outbox.status {_LIVE}"), outbox.c.partner.in_(sorted(partners)))
+                .group_by(outbox.c.partner)
+            )
+            return {r[0]: int(r[1]) for r in rows}
 
     def empty_delivered_payloads_in(self, conn: Connection, before: datetime) -> int:
         """Retention: empty the payloads of messages delivered before ``before`` (hash stays).

@@ -204,7 +204,11 @@ class JobRunner:
         for spec in self.specs.values():
             if not spec.enabled or spec.catch_up == "none" or self._stopping.is_set():
                 continue
-            since = self.runs.last_scheduled(spec.name) or (now - self._lookback(spec))
+            # Only the periods catch-up may run are looked at: fine-grained triggers after a
+            # long outage would otherwise mean millions of fire times.
+            window = self._lookback(spec) * (spec.catch_up_limit if spec.catch_up == "all" else 1)
+            last = self.runs.last_scheduled(spec.name)
+            since = max(last, now - window) if last else now - self._lookback(spec)
             fires = fire_times(spec.trigger, since, now)
             fires = fires[-1:] if spec.catch_up == "latest" else fires[-spec.catch_up_limit :]
             for fire in fires:

@@ -31,10 +31,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 
 from gateway.opendata.datasets import (
     AGE_GROUPS,
-    BREAKDOWNS,
     OFFENCE_TYPES,
-    REOFFENDING,
-    WORK_TYPES,
     Average,
     Cell,
     DataSetInfo,
@@ -159,8 +156,6 @@ _DESCRIPTIONS = {
     "average_hours": "Average hours worked so far",
     "count": "Count",
 }
-_BREAKDOWN_CATEGORIES = {"sex": ("M", "F"), "age_group": AGE_GROUPS, "offence": OFFENCE_TYPES}
-assert set(BREAKDOWNS) >= set(_BREAKDOWN_CATEGORIES) and REOFFENDING and WORK_TYPES
 
 
 def render(

@@ -309,3 +309,18 @@ def test_the_chain_verifies_after_job_entries(runner_factory: Factory, store: St
     with store.db.transaction() as conn:
         conn.execute(update(job_runs).values(lease_until=utcnow()))
     assert store.journal.verify().ok
+
+
+@SQLITE_ONLY
+def test_a_long_outage_of_a_fine_grained_job_catches_up_the_latest_only_and_fast(
+    runner_factory: Factory,
+) -> None:
+    functions, calls = recorder()
+    a = runner_factory(functions, often=EVERY_SECOND)
+    now = datetime(2026, 11, 20, 12, 0, 0, 500000, tzinfo=UTC)
+    a.tick("often", now - timedelta(days=30))  # a month of one-second slots missed
+    started = time.monotonic()
+    (outcome,) = a.catch_up(now)
+    assert time.monotonic() - started < 2
+    assert outcome.period == "2026-11-20T12:00:00Z"
+    assert len(calls) == 2

@@ -370,12 +370,12 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
 
     app.include_router(create_registries_router(runtime.registries))
     app.include_router(create_queries_router(runtime.queries))
+    app.include_router(create_statistics_router(runtime))
+    app.include_router(jobs_router)
+    app.include_router(create_calendar_router(runtime.calendar))
     if runtime.facade is not None:
         # The volunteer facade under /v1/volunteering (gateway/facade/api.py).
         install_facade(app, runtime.facade)
-    app.include_router(create_calendar_router(runtime.calendar))
-    app.include_router(create_statistics_router(runtime))
-    app.include_router(jobs_router)
 
     # -- SOAP -----------------------------------------------------------------------------
 
@@ -523,12 +523,15 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
         if jobs is not None:
             # Details only: a failing job (CKAN down) does not make the gateway unready.
             checks["jobs"] = jobs.health()
+        # Delivery switched off by configuration (an accept-only instance) is not a failure;
+        # a worker that should run and does not is.
+        delivering = worker is not None and settings.delivery.enabled
         if worker is not None:
-            checks["delivery"] = "ok" if worker.alive else "stopped"
+            checks["delivery"] = "ok" if worker.alive else "stopped" if delivering else "disabled"
             # Details only: a partner that is down (its breaker open, its messages waiting)
             # does not make the gateway unready.
             checks["delivery_partners"] = worker.health()
-        ok = checks["store"] == "ok" and (worker is None or worker.alive)
+        ok = checks["store"] == "ok" and (not delivering or (worker is not None and worker.alive))
         return JSONResponse(
             {"status": "ready" if ok else "not ready", "checks": checks},
             status_code=200 if ok else 503,

@@ -120,10 +120,11 @@ def test_two_instances_run_every_period_exactly_once(
     done = executions(record)
     per_period = Counter(period for period, _, _ in done)
     assert len(rows) >= 6, rows
-    assert all(r["status"] == "succeeded" for r in rows), [
-        r for r in rows if r["status"] != "succeeded"
-    ]
-    assert {r["period"] for r in rows} == set(per_period)
+    # A run in progress when the instances stopped was given back for any instance to finish.
+    unfinished = [r for r in rows if r["status"] != "succeeded"]
+    assert all(r["last_error_code"] == "INSTANCE_STOPPED" for r in unfinished), unfinished
+    assert len(unfinished) <= 2
+    assert {r["period"] for r in rows if r["status"] == "succeeded"} == set(per_period)
     assert max(per_period.values()) == 1, per_period.most_common(3)
     # Both instances ticked for every second; the runs table let one of them run each.
     owners = Counter(owner.split(":")[2] for _, _, owner in done)

@@ -196,6 +196,7 @@ class Attacker:
             first, *others = coefficients
             for other in others:
                 group[root(other)] = root(first)
+        self._matrices: dict[str, Any] = {}
         self._groups: dict[str, list[tuple[dict[str, float], float]]] = defaultdict(list)
         for row in rows:
             self._groups[root(next(iter(row[0])))].append(row)
@@ -204,16 +205,19 @@ class Attacker:
     def bounds(self, target: str) -> tuple[float, float]:
         if not hasattr(self, "_groups"):
             self._system()
-        rows = self._groups.get(self._root(target), [])
+        root = self._root(target)
+        rows = self._groups.get(root, [])
         if not rows:
             return 1.0, float("inf")
-        names = sorted({k for coefficients, _ in rows for k in coefficients})
-        index = {n: i for i, n in enumerate(names)}
-        matrix = np.zeros((len(rows), len(names)))
-        for r, (coefficients, _) in enumerate(rows):
-            for k, c in coefficients.items():
-                matrix[r, index[k]] = c
-        rhs = np.array([constant for _, constant in rows])
+        if root not in self._matrices:
+            names = sorted({k for coefficients, _ in rows for k in coefficients})
+            index = {n: i for i, n in enumerate(names)}
+            matrix = np.zeros((len(rows), len(names)))
+            for r, (coefficients, _) in enumerate(rows):
+                for k, c in coefficients.items():
+                    matrix[r, index[k]] = c
+            self._matrices[root] = (names, index, matrix, np.array([c for _, c in rows]))
+        names, index, matrix, rhs = self._matrices[root]
         result = []
         for sense in (1.0, -1.0):
             objective = np.zeros(len(names))

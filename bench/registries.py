@@ -183,9 +183,9 @@ def main() -> None:
     )
 
     # Where the gateway's time goes (in process, same answer each time).
-    from gateway.registries.audit import AuditEntry
     from gateway.registries.header import VISS_HEADER, read_header
     from gateway.soap.envelope import build_envelope, parse_envelope
+    from gateway.store.audit import AuditEntry
 
     viis = runtime.registries.clients["viis"]
     raw = build_envelope(viis.request_payload(person.personal_code), header.serialize())

@@ -265,9 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "institution; a direct institution's name; viss), or make a simulated institution "
         "send: sim send INSTITUTION MESSAGE_TYPE [--sample FILE] [--keep-id].",
     )
-    p.add_argument(
-        "target", nargs="?", default="ecase", help="ecase, viss, ckan, a name, or send"
-    )
+    p.add_argument("target", nargs="?", default="ecase", help="ecase, viss, ckan, a name, or send")
     p.add_argument("rest", nargs="*", help="for send: INSTITUTION MESSAGE_TYPE")
     p.add_argument("--sample", help="XML payload or canonical JSON (default: the valid sample)")
     p.add_argument("--keep-id", action="store_true", help="keep the sample's message id")

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from gateway.api.errors import error_response
 from gateway.api.models import ErrorBody
 from gateway.errors import GatewayError
 from gateway.jobs.runner import JobRunner
@@ -39,10 +39,6 @@ def runner_of(request: Request) -> JobRunner:
     return runner
 
 
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message, "details": []}}, status)
-
-
 @jobs_router.get("", summary="Jobs: schedule, next fire time, latest run")
 def list_jobs(request: Request) -> dict[str, Any]:
     """What ``plus-gateway jobs ls`` prints."""
@@ -58,7 +54,7 @@ def job_history(
     """What ``plus-gateway jobs history NAME`` prints."""
     runner = runner_of(request)
     if name not in runner.specs:
-        return _error(404, "NOT_FOUND", f"no job {name}")
+        return error_response(404, "NOT_FOUND", f"no job {name}")
     return {"items": runner.runs.history(name, limit)}
 
 
@@ -73,7 +69,7 @@ async def run_job(request: Request, name: str, body: JobRunRequest) -> Any:
     or runs now (``force`` with a reason runs it again); 422 for a bad period or no reason."""
     runner = runner_of(request)
     if name not in runner.specs:
-        return _error(404, "NOT_FOUND", f"no job {name}")
+        return error_response(404, "NOT_FOUND", f"no job {name}")
     try:
         outcome = await run_in_threadpool(
             lambda: runner.run_now(
@@ -86,9 +82,9 @@ async def run_job(request: Request, name: str, body: JobRunRequest) -> Any:
             )
         )
     except GatewayError as exc:
-        return _error(422, exc.code, exc.message)
+        return error_response(422, exc.code, exc.message)
     if outcome.status == "skipped":
-        return _error(409, "JOB_PERIOD_TAKEN", f"{name} {outcome.period}: {outcome.error}")
+        return error_response(409, "JOB_PERIOD_TAKEN", f"{name} {outcome.period}: {outcome.error}")
     return {
         "job": name,
         "period": outcome.period,

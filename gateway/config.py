@@ -573,6 +573,12 @@ class FacadeSettings(_Section):
     archive_interval: float = Field(60.0, gt=0)
     #: Largest page of the public list.
     max_page_size: int = Field(100, ge=1, le=1000)
+    #: Seconds a public list page is served from memory (0: off); this instance's writes
+    #: void it at once, other instances' within this time (docs/VOLUNTEERING.md).
+    list_cache_seconds: float = Field(2.0, ge=0, le=60)
+    #: The list's ``total`` counts up to this many matches (or to the end of the page asked
+    #: for), then says ``total_capped`` ("1000+"); 0: always the exact count.
+    list_count_cap: int = Field(1000, ge=0)
     #: Attachments of certificates: decoded size limit and accepted media types.
     attachment_max_bytes: int = Field(512 * 1024, gt=0)
     attachment_types: tuple[str, ...] = ("application/pdf", "image/png", "image/jpeg")

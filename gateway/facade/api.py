@@ -126,7 +126,8 @@ def create_facade_router(facade: Facade) -> APIRouter:
 
     # -- public: the list and its syndication ----------------------------------------------
 
-    def list_query(
+    # async: it only reads the query string, so it needs no thread of the pool.
+    async def list_query(
         municipality: Annotated[str | None, Query(max_length=100)] = None,
         city: Annotated[str | None, Query(max_length=100)] = None,
         digital: Annotated[bool | None, Query(description="Only digital (or only not)")] = None,
@@ -159,9 +160,28 @@ def create_facade_router(facade: Facade) -> APIRouter:
 
     Listed = Annotated[ListQuery, Depends(list_query)]
 
-    def _page(query: ListQuery) -> tuple[list[dict[str, Any]], int]:
-        rows, total = store.listings.public_page(query, datetime.now(UTC))
-        return [facade.opportunity_view(r) for r in rows], total
+    def _page(query: ListQuery) -> tuple[list[dict[str, Any]], int, bool]:
+        rows, total, capped = store.listings.public_page(
+            query, datetime.now(UTC), count_cap=config.list_count_cap
+        )
+        return [facade.opportunity_view(r) for r in rows], total, capped
+
+    # The three list routes answer from facade.pages (gateway/facade/cache.py): the same bytes
+    # for everyone asking the same page, computed once per list_cache_seconds or write.
+
+    def _json_page(query: ListQuery) -> bytes:
+        items, total, capped = _page(query)
+        page = m.OpportunityPage.model_validate(
+            {
+                "items": items,
+                "total": total,
+                "total_capped": capped,
+                "page": query.page,
+                "per_page": query.per_page,
+            }
+        )
+        # What FastAPI would make of the response model, made once for every reader.
+        return page.model_dump_json(by_alias=True).encode()
 
     @router.get(
         "/opportunities",
@@ -169,11 +189,15 @@ def create_facade_router(facade: Facade) -> APIRouter:
         responses={422: _E},
         summary="Current opportunities (public, no login)",
         description="Every listing field with live counters. Postings past their deadline are "
-        "never listed. Filters: place, kind, dates, skill, text; sorting; pagination.",
+        "never listed. Filters: place, kind, dates, skill, text; sorting; pagination. "
+        "`total` is exact up to `facade.list_count_cap` matches (default 1000); beyond, "
+        "`total_capped` is true and `total` is that bound ('1000+'). Pages are served from "
+        "memory for up to `facade.list_cache_seconds` (default 2 s); a write to this "
+        "instance shows at once, one to another instance within that time.",
     )
-    def list_opportunities(query: Listed) -> Any:
-        items, total = _page(query)
-        return {"items": items, "total": total, "page": query.page, "per_page": query.per_page}
+    async def list_opportunities(query: Listed) -> Response:
+        body = await facade.pages.page(("json", query), lambda: _json_page(query))
+        return Response(body, media_type="application/json")
 
     @router.get(
         "/opportunities.ics",
@@ -184,9 +208,12 @@ def create_facade_router(facade: Facade) -> APIRouter:
         },
         summary="Current opportunities as an iCalendar feed (same filters)",
     )
-    def list_ical(query: Listed) -> Response:
-        items, _ = _page(query)
-        body = to_ical(items, base_url=facade.base_url, now=datetime.now(UTC))
+    async def list_ical(query: Listed) -> Response:
+        def compute() -> bytes:
+            items, _, _ = _page(query)
+            return to_ical(items, base_url=facade.base_url, now=datetime.now(UTC))
+
+        body = await facade.pages.page(("ics", query), compute)
         return Response(body, media_type="text/calendar; charset=utf-8")
 
     @router.get(
@@ -198,10 +225,14 @@ def create_facade_router(facade: Facade) -> APIRouter:
         },
         summary="Current opportunities as schema.org JSON-LD (ItemList of JobPosting)",
     )
-    def list_jsonld(query: Listed) -> Response:
-        items, _ = _page(query)
-        document = to_jsonld(items, list_url=f"{facade.base_url}{PREFIX}/opportunities.jsonld")
-        return JSONResponse(document, media_type="application/ld+json")
+    async def list_jsonld(query: Listed) -> Response:
+        def compute() -> bytes:
+            items, _, _ = _page(query)
+            document = to_jsonld(items, list_url=f"{facade.base_url}{PREFIX}/opportunities.jsonld")
+            return bytes(JSONResponse(document).body)
+
+        body = await facade.pages.page(("jsonld", query), compute)
+        return Response(body, media_type="application/ld+json")
 
     @router.get(
         "/opportunities/{opportunity_id}",

@@ -304,7 +304,14 @@ class OpportunityPage(BaseModel):
     """A page of the public list."""
 
     items: list[OpportunityOut]
-    total: int
+    total: int = Field(
+        description="Postings that match: exact, or a lower bound when `total_capped`"
+    )
+    total_capped: bool = Field(
+        False,
+        description="true: counting stopped at `facade.list_count_cap` (or at the end of "
+        "this page, if further) and at least `total` postings match; show it as 'total+'",
+    )
     page: int
     per_page: int
 

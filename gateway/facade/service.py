@@ -20,6 +20,7 @@ import structlog
 
 from gateway.config import Settings
 from gateway.facade.auth import Jwks, Principal, TokenVerifier
+from gateway.facade.cache import PageCache
 from gateway.facade.certificate import CertificateData, Seal, render_pdf
 from gateway.facade.errors import (
     ConflictError,
@@ -63,6 +64,8 @@ class Facade:
         self.config = settings.facade
         self.base_url = (self.config.public_url or settings.api.base_url()).rstrip("/")
         self.store = FacadeStore(store.db)
+        #: Encoded public list pages, voided by this instance's writes (gateway/facade/cache.py).
+        self.pages = PageCache(self.config.list_cache_seconds, self.store.listings.version)
         key, certificate = seal_paths(settings)
         self.seal = Seal(key, certificate, self.config.seal.trust)
         self.verifier = TokenVerifier(

@@ -1,5 +1,14 @@
 """Organisations and their opportunities: profiles, postings, the public list, imports and
-archiving after the deadline."""
+archiving after the deadline.
+
+The public list is read by everyone and often, so its query is built to stop early: each
+equality filter (municipality, city, kind, digital, organisation) has an index in deadline
+order, so the default page is an index range read of 20 entries; the text and skill filters
+ask the SQLite full-text index (FTS5, trigram: substrings, like the LIKE it stands in for)
+which postings can match when those are few, and keep the LIKE as the exact test; and the
+total is counted only up to a cap (:meth:`Listings.public_page`). Migration
+``0008_facade_indexes`` made the indexes.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +16,36 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.facade.errors import ConflictError, NotFoundError
 from gateway.store.db import Database
-from gateway.store.facade.tables import opportunities, organisations
+from gateway.store.facade.changes import list_version
+from gateway.store.facade.tables import FTS_TABLE, opportunities, organisations
 from gateway.store.schema import utcnow
 
-__all__ = ["ListQuery", "Listings", "opportunity_columns"]
+__all__ = ["ListPage", "ListQuery", "Listings", "opportunity_columns"]
 
 _O = opportunities.c
+
+#: What a page reads: everything the view shows, not the derived filter keys and texts.
+_PAGE_COLUMNS = [
+    c
+    for c in opportunities.c
+    if c.name not in ("search_text", "skills_key", "place_key", "municipality_key", "city_key")
+]
+
+#: A text or skill filter whose full-text lookup names at most this many postings (of any
+#: status) is answered from those ids; more, and the LIKE scan in page order stops sooner.
+FTS_SELECTIVE = 1000
+
+_FTS_PROBE = text(
+    "SELECT rowid FROM vol_opportunities_fts WHERE vol_opportunities_fts MATCH :q LIMIT :n"
+)
+assert FTS_TABLE in str(_FTS_PROBE)
 
 
 def _like_escape(text: str) -> str:
@@ -64,6 +90,9 @@ def opportunity_columns(data: dict[str, Any]) -> dict[str, Any]:
         "search_text": search.casefold(),
         "place_key": f"|city:{(city or '').casefold()}|municipality:"
         f"{(municipality or '').casefold()}|",
+        # The same keys as columns of their own, for the indexed equality filters.
+        "municipality_key": (municipality or "").casefold(),
+        "city_key": (city or "").casefold(),
     }
 
 
@@ -98,11 +127,28 @@ _SORTS = {
 SORTS = tuple(_SORTS)
 
 
+class ListPage(NamedTuple):
+    """A page of the public list: its rows, the total, and whether counting stopped at a cap
+    (then at least ``total`` postings match)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+    capped: bool
+
+
+def _fts_phrase(column: str, value: str) -> str:
+    """An FTS5 column filter matching ``value`` as one literal phrase (quotes doubled)."""
+    return f'{column} : "{value.replace(chr(34), chr(34) * 2)}"'
+
+
 class Listings:
     """Organisations and opportunities over the shared :class:`Database`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Bumped after every committed write the public list shows (caches watch it).
+        self.version = list_version(db)
+        self._fts: bool | None = None
 
     # -- organisations ----------------------------------------------------------------------
 
@@ -132,6 +178,7 @@ class Listings:
                 .where(organisations.c.id == org_id)
                 .values(**self._org_columns(profile), updated_at=utcnow())
             )
+        self.version.bump()  # the organiser's name and contacts are on every listed posting
         if done.rowcount == 0:
             raise _org_not_found()
         return self.organisation(org_id)
@@ -191,6 +238,7 @@ class Listings:
                 "another opportunity of this organisation has this external_ref",
                 path="body.external_ref",
             ) from exc
+        self.version.bump()
         return self.opportunity(int(new_id))
 
     def update_opportunity(self, org_id: str, opp_id: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -216,6 +264,7 @@ class Listings:
                     updated_at=now,
                 )
             )
+        self.version.bump()
         return self.opportunity(opp_id)
 
     @staticmethod
@@ -235,43 +284,107 @@ class Listings:
             orgs = self.organisations_by_id([row["organisation_id"]], conn)
         return {**row, "organisation": orgs[row["organisation_id"]]}
 
-    def public_page(self, query: ListQuery, now: datetime) -> tuple[list[dict[str, Any]], int]:
+    def public_page(self, query: ListQuery, now: datetime, *, count_cap: int = 0) -> ListPage:
         """A page of the current opportunities and the number of all that match.
 
         Past their deadline postings are never listed, even before the archiving run has
         marked them: the deadline is part of the query, archiving makes it permanent.
+
+        ``count_cap`` > 0: the total is counted up to ``count_cap`` matches or to the end of
+        this page, whichever is further; beyond that the page says ``capped`` and the total
+        is that bound ("1000+"). A page that is not full needs no count at all.
         """
-        conds = self._conditions(query, now)
         with self.db.connect() as conn:
-            total = conn.execute(select(func.count()).select_from(opportunities).where(*conds))
-            count = int(total.scalar_one())
+            candidates = self._fts_candidates(conn, query)
+            if candidates is not None and not candidates:
+                return ListPage([], 0, False)
+            conds = self._conditions(query, now, candidates)
+            offset = (query.page - 1) * query.per_page
             rows = [
                 dict(r)
                 for r in conn.execute(
-                    select(opportunities)
+                    select(*_PAGE_COLUMNS)
                     .where(*conds)
                     .order_by(*_SORTS[query.sort])
                     .limit(query.per_page)
-                    .offset((query.page - 1) * query.per_page)
+                    .offset(offset)
                 ).mappings()
             ]
+            if 0 < len(rows) < query.per_page or (not rows and offset == 0):
+                # The last page: everything that matches is before it or on it.
+                total, capped = offset + len(rows), False
+            else:
+                total, capped = self._count(conn, conds, query, count_cap)
             orgs = self.organisations_by_id((r["organisation_id"] for r in rows), conn)
         for r in rows:
             r["organisation"] = orgs[r["organisation_id"]]
-        return rows, count
+        return ListPage(rows, total, capped)
 
     @staticmethod
-    def _conditions(query: ListQuery, now: datetime) -> list[Any]:
-        conds: list[Any] = [_O.status == "published", _O.deadline > now]
-        if query.municipality:
-            key = _like_escape(query.municipality.casefold())
-            conds.append(_O.place_key.like(f"%|municipality:{key}|%", escape="\\"))
-        if query.city:
-            conds.append(
-                _O.place_key.like(f"%|city:{_like_escape(query.city.casefold())}|%", escape="\\")
+    def _count(conn: Connection, conds: list[Any], query: ListQuery, cap: int) -> tuple[int, bool]:
+        if cap <= 0:
+            exact = conn.execute(select(func.count()).select_from(opportunities).where(*conds))
+            return int(exact.scalar_one()), False
+        bound = max(cap, query.page * query.per_page)
+        # Counting stops at bound + 1 matches: enough to know there are more than the bound.
+        found = select(_O.id).where(*conds).limit(bound + 1).subquery()
+        n = int(conn.execute(select(func.count()).select_from(found)).scalar_one())
+        return (bound, True) if n > bound else (n, False)
+
+    def _has_fts(self, conn: Connection) -> bool:
+        """Whether the full-text index exists (SQLite, made by 0008_facade_indexes)."""
+        if self._fts is None:
+            self._fts = conn.dialect.name == "sqlite" and (
+                conn.execute(
+                    text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+                    {"name": FTS_TABLE},
+                ).first()
+                is not None
             )
+        return self._fts
+
+    def _fts_candidates(self, conn: Connection, query: ListQuery) -> list[int] | None:
+        """Ids of every posting that can match the text and skill filters, when the
+        full-text index names at most :data:`FTS_SELECTIVE`; None: the LIKE filters alone.
+
+        The trigram index matches substrings of three characters or more, as LIKE does, on
+        the same case-folded columns: its answer is the LIKE's answer (or more, never less),
+        and the LIKE conditions stay in the query as the exact test. PostgreSQL's planner can
+        answer the LIKE itself from its trigram indexes (pg_trgm): this is SQLite's path only.
+        """
+        phrases = []
+        if query.text and len(query.text.casefold()) >= 3:
+            phrases.append(_fts_phrase("search_text", query.text.casefold()))
+        if query.skill:
+            phrases.append(_fts_phrase("skills_key", f"|{query.skill.casefold()}|"))
+        if not phrases or not self._has_fts(conn):
+            return None
+        ids = [
+            int(r[0])
+            for r in conn.execute(
+                _FTS_PROBE,
+                {"q": " AND ".join(phrases), "n": FTS_SELECTIVE + 1},
+            )
+        ]
+        return ids if len(ids) <= FTS_SELECTIVE else None
+
+    @staticmethod
+    def _conditions(query: ListQuery, now: datetime, ids: list[int] | None = None) -> list[Any]:
+        """The WHERE of the public list; ``ids``: only these can match (the few that the
+        full-text index named), looked up by primary key."""
+        if ids is None:
+            conds: list[Any] = [_O.status == "published"]
+        else:
+            # likely(status) is status; wrapped, it keeps SQLite from walking a status-led
+            # index past thousands of other postings to find these few.
+            conds = [func.likely(_O.status, type_=_O.status.type) == "published", _O.id.in_(ids)]
+        conds.append(_O.deadline > now)
+        if query.municipality:
+            conds.append(_O.municipality_key == query.municipality.casefold())
+        if query.city:
+            conds.append(_O.city_key == query.city.casefold())
         if query.digital is not None:
-            conds.append(_O.digital.is_(query.digital))
+            conds.append(_O.digital == query.digital)
         if query.kind:
             conds.append(_O.kind == query.kind)
         if query.date_from is not None:
@@ -361,6 +474,7 @@ class Listings:
                         .values(**columns, status=status, archived_at=archived_at, updated_at=now)
                     )
                     updated += 1
+        self.version.bump()
         return {"created": created, "updated": updated}
 
     def archive_expired(self, now: datetime | None = None) -> int:
@@ -377,6 +491,8 @@ class Listings:
                 .where(_O.status == "published", _O.deadline <= at)
                 .values(status="archived", archived_at=at, updated_at=at)
             )
+        if done.rowcount:
+            self.version.bump()
         return int(done.rowcount or 0)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gateway.facade.errors import ConflictError, NotFoundError
 from gateway.store.db import Database
+from gateway.store.facade.changes import list_version
 from gateway.store.facade.listings import opportunity_not_found
 from gateway.store.facade.tables import (
     applications,
@@ -43,6 +44,8 @@ class People:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: Applying, deciding and withdrawing move the live counters the public list shows.
+        self.version = list_version(db)
 
     # -- volunteers -------------------------------------------------------------------------
 
@@ -135,6 +138,7 @@ class People:
                 "you have already applied for this opportunity",
                 path="path.opportunity_id",
             ) from exc
+        self.version.bump()
         return self.application(int(app_id))
 
     @staticmethod
@@ -259,6 +263,7 @@ class People:
             conn.execute(
                 update(opportunities).where(_O.id == row["opportunity_id"]).values(**counters)
             )
+        self.version.bump()
         return self.application(app_id)
 
     def withdraw(self, app_id: int, volunteer_id: int) -> dict[str, Any]:
@@ -280,6 +285,7 @@ class People:
             conn.execute(
                 update(opportunities).where(_O.id == row["opportunity_id"]).values(**counters)
             )
+        self.version.bump()
         return self.application(app_id)
 
     # -- messages ---------------------------------------------------------------------------

@@ -7,6 +7,14 @@ Personal data lives in ``vol_volunteers`` (names, contacts, personal code), in t
 of applications and messages and in issued certificate PDFs; erasure clears exactly those and
 keeps the rows, so hours, certificates and the live counters still add up in statistics.
 Hours are kept in whole minutes: equality of the two records is then exact.
+
+The public list's indexes (migration ``0008_facade_indexes``): one per equality filter
+(organisation included), each ordered by deadline like the default page; one per other order;
+on SQLite the dates and ``skills_key`` beside the deadline, so those counts read the index
+alone. Beyond these tables, on SQLite only, the migration makes :data:`FTS_TABLE`, an FTS5
+trigram index of ``search_text`` and ``skills_key`` kept in step by triggers; on PostgreSQL,
+trigram GIN indexes (pg_trgm) of the same two columns, which its planner can use for the LIKE
+filters directly.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from sqlalchemy import (
 from gateway.store.schema import UTCDateTime, metadata, utcnow
 
 __all__ = [
+    "FTS_TABLE",
     "applications",
     "attachments",
     "certificates",
@@ -41,6 +50,9 @@ __all__ = [
 ]
 
 _Id = BigInteger().with_variant(Integer(), "sqlite")
+
+#: The FTS5 table over ``vol_opportunities`` (SQLite only; made by ``0008_facade_indexes``).
+FTS_TABLE = "vol_opportunities_fts"
 
 #: An organisation, keyed by its registration number (what the issuer asserts in tokens).
 organisations = Table(
@@ -89,6 +101,9 @@ opportunities = Table(
     Column("kind", String(16), nullable=False),  # regular | on_demand | one_off
     Column("search_text", Text, nullable=False),  # lower-case title, duties, profile, place
     Column("place_key", Text, nullable=False),  # "|city:rīga|municipality:rīga|", lower case
+    # casefold() of municipality and city ("" when none), for the indexed equality filters.
+    Column("municipality_key", Text, nullable=False, server_default=""),
+    Column("city_key", Text, nullable=False, server_default=""),
     Column("status", String(16), nullable=False),  # published | archived
     Column("created_at", UTCDateTime, nullable=False, default=utcnow),
     Column("updated_at", UTCDateTime, nullable=False, default=utcnow),
@@ -96,6 +111,22 @@ opportunities = Table(
     UniqueConstraint("organisation_id", "external_ref"),
     Index("ix_vol_opportunities_status_deadline", "status", "deadline", "id"),
     Index("ix_vol_opportunities_organisation_id", "organisation_id", "id"),
+    # The public list (0008_facade_indexes): filters in deadline order, the other orders.
+    Index("ix_vol_opportunities_municipality", "status", "municipality_key", "deadline", "id"),
+    Index("ix_vol_opportunities_city", "status", "city_key", "deadline", "id"),
+    Index("ix_vol_opportunities_kind", "status", "kind", "deadline", "id"),
+    Index("ix_vol_opportunities_digital", "status", "digital", "deadline", "id"),
+    Index(
+        "ix_vol_opportunities_organisation_listed", "organisation_id", "status", "deadline", "id"
+    ),
+    # SQLite only: what the date and skill filters test beside the deadline, so their counts
+    # read the index alone. PostgreSQL's B-tree entries are too small for 20 long skills;
+    # its trigram GIN index of skills_key and its planner's statistics serve there.
+    Index(
+        "ix_vol_opportunities_scan", "status", "deadline", "starts_at", "ends_at", "skills_key"
+    ).ddl_if(dialect="sqlite"),
+    Index("ix_vol_opportunities_created", "status", "created_at", "id"),
+    Index("ix_vol_opportunities_title", "status", "title", "id"),
 )
 
 #: A volunteer: ``anonymous`` keeps an alias only; ``identified`` adds name and contacts.

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench demo demo-volunteering keys clean format
+.PHONY: run test lint typecheck unit bench bench-full demo demo-eservices demo-volunteering keys clean format
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ run: keys
 
 demo: $(STAMP)
 	$(BIN)/plus-gateway demo --institution ievp
+	$(BIN)/plus-gateway demo eservices
+
+demo-eservices: $(STAMP)
+	$(BIN)/plus-gateway demo eservices
 
 demo-volunteering: $(STAMP)
 	$(BIN)/plus-gateway demo volunteering
@@ -37,8 +41,17 @@ format: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# PostgreSQL for the growth benchmark's second backend (a database plusgw_growth is made and
+# dropped through this URL); empty: SQLite only.
+BENCH_POSTGRES ?= $(PLUSGW_TEST_POSTGRES_URL)
+
 bench: keys
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --registries --growth --growth-scale 0.1 --drain --accept --memory $(if $(BENCH_POSTGRES),--growth-postgres $(BENCH_POSTGRES) --accept-postgres $(BENCH_POSTGRES))
+
+# The long ones at full size: ten years of growth (1.2 M messages) on SQLite and PostgreSQL;
+# the drain of 18,488 messages, accept for 20 s per phase, 100,000 messages per flow for RSS.
+bench-full: keys
+	$(BIN)/python -m bench.run --registries --growth --growth-scale 1.0 --drain --accept --memory --full $(if $(BENCH_POSTGRES),--growth-postgres $(BENCH_POSTGRES) --accept-postgres $(BENCH_POSTGRES))
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

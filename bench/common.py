@@ -12,7 +12,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,30 +22,20 @@ from typing import Any
 import httpx
 import yaml
 
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, deep_merge, load_settings
+from gateway.harness.environment import free_port
 from gateway.signing.keys import init_keys
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "samples"
 RESULTS = Path(__file__).resolve().parent / "results"
 #: The institutions config.yaml configures; each gets a simulator with its own demo keys.
-INSTITUTIONS = ("tis", "prois", "ievp", "em")
-#: The institutions reached through the E-case platform in config.yaml (em is direct).
-DIRECT = ("em",)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
+_INSTITUTIONS_CONFIG: dict[str, Any] = yaml.safe_load((ROOT / "config.yaml").read_text("utf-8"))[
+    "institutions"
+]
+INSTITUTIONS = tuple(_INSTITUTIONS_CONFIG)
+#: The institutions on the direct channel in config.yaml (the others go through E-case).
+DIRECT = tuple(n for n, i in _INSTITUTIONS_CONFIG.items() if i.get("channel") == "direct")
 
 
 @dataclass
@@ -85,7 +74,7 @@ def make_env(tmp: Path, **overrides: Any) -> BenchEnv:
     keys = tmp / "keys"
     # Every other demo pair the config needs (the volunteer facade's seal and token issuer,
     # ...) comes from the project's own ``keys init`` below.
-    init_keys(keys, ["gateway", *(f"{i}-sim" for i in INSTITUTIONS), "viss-sim"])
+    init_keys(keys, ["gateway", *(f"{i}-sim" for i in INSTITUTIONS), "viss-sim", "identity-sim"])
     api_port, ecase_port, viss_port = free_port(), free_port(), free_port()
     direct_ports = {name: free_port() for name in DIRECT}
     gateway_url = f"http://127.0.0.1:{api_port}"
@@ -106,6 +95,11 @@ def make_env(tmp: Path, **overrides: Any) -> BenchEnv:
         institutions[name]["endpoint"] = f"http://127.0.0.1:{port}/soap/{name}"
         simulators[name]["port"] = port
     simulators["ecase"] = {"host": "127.0.0.1", "port": ecase_port}
+    # The E-case platform's identity key (e-service identity assertions), made below.
+    simulators["identity"] = {
+        "key": str(keys / "identity-sim-key.pem"),
+        "certificate": str(keys / "identity-sim-cert.pem"),
+    }
     simulators["viss"] = {
         "port": viss_port,
         "key": str(keys / "viss-sim-key.pem"),
@@ -125,6 +119,7 @@ def make_env(tmp: Path, **overrides: Any) -> BenchEnv:
         "institutions": institutions,
         "delivery": {"enabled": False},
         "simulators": simulators,
+        "eservices": {"identity_trust": {"certificates": [str(keys / "identity-sim-cert.pem")]}},
         "registries": {
             "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
             "trust": {"certificates": [str(keys / "viss-sim-cert.pem")]},
@@ -136,7 +131,7 @@ def make_env(tmp: Path, **overrides: Any) -> BenchEnv:
     }
     # load_settings resolves every relative path against the repository; dumping the result
     # gives a config file that works from any directory.
-    resolved = load_settings(ROOT / "config.yaml", **_merge(base, overrides))
+    resolved = load_settings(ROOT / "config.yaml", **deep_merge(base, overrides))
     ours = {api_port, ecase_port, viss_port, *direct_ports.values()}
     ours |= _ports(overrides)
     data = _isolated(resolved.model_dump(mode="json"), tmp, ours, {})

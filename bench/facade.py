@@ -173,6 +173,122 @@ def floor(settings: Any, rounds: int) -> dict[str, Any]:
     return out
 
 
+def _two_filter_queries() -> list[dict[str, Any]]:
+    """Two equality filters at once, mostly sorted by title: the planner's choice matters."""
+    return [
+        {"municipality": "Cēsu novads", "kind": "on_demand", "sort": "title"},
+        {"municipality": "Rīgas valstspilsēta", "kind": "regular", "sort": "title"},
+        {"municipality": "Valmieras novads", "kind": "one_off", "sort": "title", "page": 3},
+        {"municipality": "Ogres novads", "kind": "regular"},
+        {"municipality": "Talsu novads", "kind": "on_demand", "sort": "-created"},
+    ]
+
+
+def _explain(runtime: Any, query: Any) -> list[str]:
+    """SQLite's plan of every SELECT one public-list call runs (which index it walks)."""
+    from sqlalchemy import event
+
+    engine = runtime.store.db.engine
+    seen: list[tuple[str, Any]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        runtime.facade.store.listings.public_page(query, datetime.now(UTC), count_cap=1000)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    plans = []
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for statement, params in seen:
+            cursor.execute("EXPLAIN QUERY PLAN " + statement, params)
+            plans.append(" / ".join(str(row[-1]) for row in cursor.fetchall()))
+    finally:
+        raw.close()
+    return plans
+
+
+def planner(settings: Any, rounds: int = 500) -> dict[str, Any]:
+    """Two-filter queries on a copy of the store without and one with ``ANALYZE``.
+
+    The two stores are queried in turn, query by query, so both see the same machine load
+    (this machine's other work moves wall times by several times between minutes); CPU time
+    is measured per store too.
+    """
+    import shutil
+
+    from gateway.runtime import Runtime
+    from gateway.store import Store, create_store_engine
+    from gateway.store.facade import ListQuery
+    from gateway.store.maintenance import analyze
+
+    plain_path = Path(settings.store.url.removeprefix("sqlite:///"))
+    analyzed_path = plain_path.with_name("analyzed.db")
+    shutil.copyfile(plain_path, analyzed_path)
+    engine = create_store_engine(f"sqlite:///{analyzed_path}")
+    took = analyze(Store(engine).db)
+    engine.dispose()
+    analyzed_settings = settings.model_copy(
+        update={"store": settings.store.model_copy(update={"url": f"sqlite:///{analyzed_path}"})}
+    )
+    runtimes = {
+        "before": Runtime(settings, run_migrations=False),
+        "after": Runtime(analyzed_settings, run_migrations=False),
+    }
+    mix = _two_filter_queries()
+    cap = settings.facade.list_count_cap
+    per_query: dict[str, dict[str, list[float]]] = {k: {} for k in runtimes}
+    cpu = dict.fromkeys(runtimes, 0.0)
+    for i in range(rounds):
+        q = mix[i % len(mix)]
+        for label, runtime in runtimes.items():
+            facade = runtime.facade
+            assert facade is not None
+            c0, t0 = time.process_time(), time.perf_counter()
+            rows, total, _capped = facade.store.listings.public_page(
+                ListQuery(**q), datetime.now(UTC), count_cap=cap
+            )
+            body = {"items": [facade.opportunity_view(r) for r in rows], "total": total}
+            json.dumps(body, default=str).encode()
+            per_query[label].setdefault(json.dumps(q, ensure_ascii=False), []).append(
+                time.perf_counter() - t0
+            )
+            cpu[label] += time.process_time() - c0
+    out: dict[str, Any] = {"analyze_seconds": took, "rounds": rounds}
+    for label, runtime in runtimes.items():
+        every = [t for ts in per_query[label].values() for t in ts]
+        out[label] = {
+            "mean_ms": round(statistics.fmean(every) * 1000, 3),
+            "cpu_mean_ms": round(cpu[label] / rounds * 1000, 3),
+            "per_query_p50_ms": {
+                q: round(statistics.median(ts) * 1000, 2) for q, ts in per_query[label].items()
+            },
+            "plan": _explain(runtime, ListQuery(**mix[0])),
+        }
+        runtime.close()
+    return out
+
+
+def run_planner(rounds: int = 500) -> dict[str, Any]:
+    """Seed a fresh store and measure :func:`planner` (``--planner``)."""
+    quiet_logging()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-facade-planner-"))
+    env = make_env(tmp)
+    print(f"[facade] seeding {POSTINGS} postings of {ORGANISATIONS} organisations ...")
+    seed(env.settings)
+    print("[facade] two-filter queries before and after ANALYZE ...")
+    result = planner(env.settings, rounds)
+    result.update(postings=POSTINGS, machine=machine())
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
 class _Connection:
     """One keep-alive HTTP/1.1 connection that sends GETs and reads whole answers.
 
@@ -349,7 +465,26 @@ def main(argv: list[str] | None = None) -> int:
         default="both",
         help="load with the configured page cache, without it, or both (default)",
     )
+    p.add_argument(
+        "--planner",
+        action="store_true",
+        help="only two-filter queries in-process, before and after ANALYZE",
+    )
     args = p.parse_args(argv)
+    if args.planner:
+        figures = run_planner()
+        for label in ("before", "after"):
+            f = figures[label]
+            print(f"  {label} ANALYZE: mean {f['mean_ms']} ms (CPU {f['cpu_mean_ms']} ms)")
+            for q, ms in f["per_query_p50_ms"].items():
+                print(f"    {ms:8.2f} ms  {q}")
+            for plan in f["plan"]:
+                print(f"    plan: {plan}")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "facade-planner.json").write_text(
+            json.dumps(figures, indent=2, ensure_ascii=False), "utf-8"
+        )
+        return 0
     result = run(args.requests, args.readers, args.keep, args.cache)
     report(result)
     RESULTS.mkdir(parents=True, exist_ok=True)

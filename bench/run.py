@@ -24,6 +24,18 @@
 * with ``--opendata`` (or only that, ``--only-opendata``): a year of the eight open data sets
   from a 17,500-client extract, built and published to the CKAN simulator, against a floor of
   bare counting and uploading (``bench.opendata``);
+* with ``--registries`` (or only that, ``--only-registries``): registry latency over a direct
+  zeep call, the profile fan-out over its slowest registry, and 32 officers with one registry
+  slowed past its timeout (``bench.registries``);
+* with ``--growth`` (or only that, ``--only-growth``): ten years of history at
+  ``--growth-scale`` (0.1 by default, 1.0 for the full size), then the interactive queries,
+  ``journal verify``, a nightly retention run and the size, on SQLite and, with
+  ``--growth-postgres``, PostgreSQL (``bench.growth``);
+* with ``--drain``, ``--accept``, ``--memory`` (issue 14 parts 1, 4, 5; quick sizes unless
+  ``--full``): the backlog drain after an outage against its sequential peer
+  (``bench.drain``), HTTP accept with 1 and 2 server processes against floors on 1 and 2
+  cores, on SQLite and, with ``--accept-postgres``, PostgreSQL (``bench.accept``), and RSS
+  over many messages per flow (``bench.memory``);
 
 It prints every rate with its ratio to the floor and writes ``bench/results/latest.json``.
 It is a benchmark, not a test: it never fails on a slow result.
@@ -607,6 +619,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also measure publishing availability to Radicale (bench.calendar)",
     )
     p.add_argument(
+        "--registries",
+        action="store_true",
+        help="also registry latency, fan-out and 32 officers with one registry slowed",
+    )
+    p.add_argument("--only-registries", action="store_true", help="only bench.registries")
+    p.add_argument("--growth", action="store_true", help="also ten years of growth (bench.growth)")
+    p.add_argument("--only-growth", action="store_true", help="only bench.growth")
+    p.add_argument(
+        "--growth-scale",
+        type=float,
+        default=0.1,
+        help="share of ten years' volume for --growth (1.0: 1.2 M messages; default 0.1)",
+    )
+    p.add_argument(
+        "--growth-postgres",
+        default=None,
+        help="admin URL: --growth also on PostgreSQL (database plusgw_growth, dropped after)",
+    )
+    p.add_argument("--drain", action="store_true", help="also the backlog drain (bench.drain)")
+    p.add_argument(
+        "--accept", action="store_true", help="also accept on 1 and 2 processes (bench.accept)"
+    )
+    p.add_argument("--memory", action="store_true", help="also RSS per flow (bench.memory)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="--drain/--accept/--memory at full size (18,488 messages, 20 s, 100,000)",
+    )
+    p.add_argument(
+        "--accept-postgres", default=None, help="database URL: --accept also on PostgreSQL"
+    )
+    p.add_argument(
         "--channel-messages",
         type=int,
         default=None,
@@ -640,6 +684,28 @@ def facade_phase(quick: bool) -> dict[str, Any]:
     return result
 
 
+def registries_phase(quick: bool) -> dict[str, Any]:
+    """bench.registries: latency over a direct zeep call, fan-out, 32 officers under load."""
+    from bench import registries
+
+    argv = ["--quick"] if quick else []
+    registries.main(argv)
+    result: dict[str, Any] = json.loads((RESULTS / "registries.json").read_text())
+    return result
+
+
+def growth_phase(scale: float, postgres: str | None) -> dict[str, Any]:
+    """bench.growth: ten years of history, then the interactive queries, verify and purge."""
+    from bench import growth
+
+    argv = ["run", "--scale", str(scale)]
+    if postgres:
+        argv += ["--postgres", postgres]
+    growth.main(argv)
+    result: dict[str, Any] = json.loads((RESULTS / "growth.json").read_text())
+    return result
+
+
 def opendata_phase() -> dict[str, Any]:
     """bench.opendata: a year of the eight sets from a 17,500-client extract, build + publish."""
     from bench import opendata
@@ -652,11 +718,47 @@ def opendata_phase() -> dict[str, Any]:
     return result
 
 
+def drain_phase(full: bool) -> dict[str, Any]:
+    """bench.drain: a year's outbound queued during an outage, drained against 50 ms answers."""
+    from bench import drain
+
+    drain.main([] if full else ["--messages", "3000", "--cases", "1000", "--sequential", "150"])
+    result: dict[str, Any] = json.loads((RESULTS / "drain.json").read_text())
+    return result
+
+
+def accept_phase(full: bool, postgres: str | None) -> dict[str, Any]:
+    """bench.accept: HTTP accept on 1 and 2 processes against floors on 1 and 2 cores."""
+    from bench import accept
+
+    argv = ["--seconds", "20" if full else "5"]
+    # Quick: SQLite only (make bench stays near 10 minutes); --full adds PostgreSQL.
+    argv += ["--postgres", postgres] if postgres and full else ["--backends", "sqlite"]
+    accept.main(argv)
+    result: dict[str, Any] = json.loads((RESULTS / "accept.json").read_text())
+    return result
+
+
+def memory_phase(full: bool) -> dict[str, Any]:
+    """bench.memory: RSS over many messages per flow."""
+    from bench import memory
+
+    memory.main(["--messages", "100000" if full else "5000"])
+    result: dict[str, Any] = json.loads((RESULTS / "memory.json").read_text())
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every phase and report."""
     args = parse_args(argv)
     if args.only_opendata:
         opendata_phase()
+        return 0
+    if args.only_registries:
+        registries_phase(args.quick)
+        return 0
+    if args.only_growth:
+        growth_phase(args.growth_scale, args.growth_postgres)
         return 0
     if args.only_facade:
         facade_phase(args.quick)
@@ -840,6 +942,16 @@ def main(argv: list[str] | None = None) -> int:
         print("\n[calendar] full and incremental publishing to Radicale on loopback ...")
         results["calendar"] = calendar_bench.run(resources=10 if args.quick else 50)
         calendar_bench.report(results["calendar"])
+    if args.registries:
+        results["registries"] = registries_phase(args.quick)
+    if args.growth:
+        results["growth"] = growth_phase(args.growth_scale, args.growth_postgres)
+    if args.drain:
+        results["drain"] = drain_phase(args.full)
+    if args.accept:
+        results["accept"] = accept_phase(args.full, args.accept_postgres)
+    if args.memory:
+        results["memory"] = memory_phase(args.full)
     results["total_seconds"] = round(time.perf_counter() - began, 1)
     print(f"\nwhole run: {results['total_seconds']:.0f} s")
     args.output.parent.mkdir(parents=True, exist_ok=True)

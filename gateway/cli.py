@@ -102,6 +102,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         from gateway.facade.demo import run_volunteering_demo
 
         return run_volunteering_demo(_settings(args), gateway_url=args.gateway)
+    if args.flow == "eservices":
+        from gateway.eservices.demo import run_eservices_demo
+
+        return run_eservices_demo(_settings(args), gateway_url=args.gateway)
     from gateway.demo import run_demo
 
     return run_demo(_settings(args), gateway_url=args.gateway, institution=args.institution)
@@ -245,6 +249,18 @@ def cmd_opendata(args: argparse.Namespace) -> int:
     return opendata_command(args, _settings(args), lambda: _store(args))
 
 
+def cmd_harness(args: argparse.Namespace) -> int:
+    from gateway.harness.command import harness_command
+
+    return harness_command(args)
+
+
+def cmd_reports(args: argparse.Namespace) -> int:
+    from gateway.reports.command import reports_command
+
+    return reports_command(args, _settings(args), lambda: _store(args))
+
+
 # -- parser --------------------------------------------------------------------------------
 
 
@@ -276,8 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
         "flow",
         nargs="?",
         default="reply-routing",
-        choices=["reply-routing", "volunteering"],
-        help="reply-routing (default) or volunteering (the volunteer facade)",
+        choices=["reply-routing", "volunteering", "eservices"],
+        help="reply-routing (default), volunteering (the volunteer facade) or eservices "
+        "(one round trip of each portal e-service)",
     )
     p.add_argument("--gateway", default=None, help="gateway base URL (default from config)")
     p.add_argument(
@@ -330,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_jobs_parser(sub, _whoami()).set_defaults(func=cmd_jobs)
     add_opendata_parser(sub, _whoami()).set_defaults(func=cmd_opendata)
+
+    from gateway.reports.command import add_reports_parser
+
+    add_reports_parser(sub, _whoami()).set_defaults(func=cmd_reports)
+
+    from gateway.harness.command import add_harness_parser
+
+    add_harness_parser(sub).set_defaults(func=cmd_harness)
 
     p = sub.add_parser("audit", help="data-protection audit")
     asub = p.add_subparsers(dest="audit_command", required=True)

@@ -38,6 +38,7 @@ __all__ = [
     "CkanSettings",
     "ClassifiersSettings",
     "DeliverySettings",
+    "EServicesSettings",
     "EcaseSettings",
     "FacadeAuthSettings",
     "FacadeSealSettings",
@@ -79,6 +80,10 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1024 * 1024, gt=0)
     #: Deepest nesting of arrays and objects in a JSON API body (422 JSON_TOO_DEEP beyond).
     max_json_depth: int = Field(32, ge=1, le=1000)
+    #: Processes accepting HTTP on the one port (issue 14): ``serve`` itself plus
+    #: ``workers - 1`` HTTP-only processes (gateway/workers.py); delivery, jobs and anchors
+    #: run in ``serve`` only. 1 = one process, as before.
+    workers: int = Field(1, ge=1, le=64)
 
     def base_url(self) -> str:
         """The URL partners should use for this gateway."""
@@ -198,6 +203,26 @@ class EcaseSettings(_Section):
     concurrency: int | None = Field(None, ge=1, le=256)
 
 
+class PollSettings(_Section):
+    """How the gateway fetches a poll-only institution's messages (``delivery_mode: poll``).
+
+    The ``institutions-poll`` job (schedules/institutions-poll.yaml) ticks; an institution is
+    polled on the ticks that fall on its ``interval`` (one grid for every instance, so the
+    runs table makes each poll happen once). Operations are those of the universal contract.
+    """
+
+    #: The contract operation that returns pending messages (wsdl/ecase.wsdl).
+    operation: str = "PollMessages"
+    #: The contract operation that tells the institution what was taken.
+    acknowledge: str = "AcknowledgePolledMessages"
+    #: Seconds between polls; a multiple of the job's interval (rounded to one).
+    interval: float = Field(60.0, gt=0)
+    #: Messages asked for per request (the contract allows up to 500).
+    max_messages: int = Field(50, ge=1, le=500)
+    #: Requests per run at most (then the next run goes on): bounds a run's time.
+    max_batches: int = Field(20, ge=1, le=1000)
+
+
 class InstitutionSettings(_Section):
     """One institution (a court system, the prosecution, the prisons, monitoring, ...): data.
 
@@ -230,11 +255,23 @@ class InstitutionSettings(_Section):
     ordered: bool = True
     #: Overrides by operation name or message type, e.g. ``SubmitExecutionNotification``.
     operations: dict[str, OperationSettings] = {}
+    #: ``push``: it sends its messages to our endpoint; ``poll``: it only holds them for us,
+    #: and the ``institutions-poll`` job fetches them (``poll:``) on its channel.
+    delivery_mode: Literal["push", "poll"] = "push"
+    poll: PollSettings | None = None
 
     @model_validator(mode="after")
     def _direct_needs_endpoint(self) -> InstitutionSettings:
         if self.channel == "direct" and not self.endpoint:
             raise ValueError("a direct institution needs an endpoint")
+        if self.delivery_mode == "poll":
+            if not self.sends:
+                raise ValueError("a poll-only institution must send something (sends: [...])")
+            if self.poll is None:
+                # Defaults are data too: the block may be left out.
+                object.__setattr__(self, "poll", PollSettings())
+        elif self.poll is not None:
+            raise ValueError("poll: applies only with delivery_mode: poll")
         return self
 
     def _override(self, operation: str, message_type: str | None) -> OperationSettings | None:
@@ -462,6 +499,29 @@ class OpendataSettings(_Section):
         return tuple(sorted(set(value)))
 
 
+class EServicesSettings(_Section):
+    """The E-case portal e-services (docs/ESERVICES.md): who the portal and DVS are, whose
+    identity assertions we believe, and how long a request may wait before the portal is told
+    it is pending."""
+
+    #: The institution the portal's requests come from and its answers go to.
+    portal: str = "portal"
+    #: The records-management system that reaches official e-addresses (T-18); None: none.
+    dvs: str | None = "dvs"
+    #: Whom we believe for identity assertions: the E-case platform's identity certificate.
+    identity_trust: TrustSettings | None = None
+    #: An assertion older than this (from IssuedAt) is refused even before its ExpiresAt.
+    assertion_max_age: float = Field(600.0, gt=0)
+    #: Clock skew allowed on IssuedAt and ExpiresAt.
+    assertion_leeway: float = Field(30.0, ge=0)
+    #: Seconds a request may wait for PLUS before the portal gets eservice_pending.
+    pending_after: float = Field(10.0, gt=0)
+    #: Seconds between sweeps for requests to tell the portal about.
+    sweep_interval: float = Field(1.0, gt=0)
+    #: The portal's form catalogue: one JSON Schema per form and version.
+    forms: Path = Path("mappings/eservices/forms")
+
+
 class RetentionSettings(_Section):
     """How long each class of data is kept (SEC-07); the retention job applies it, journaled.
 
@@ -476,6 +536,8 @@ class RetentionSettings(_Section):
     rejected_payload_days: float = Field(30, ge=0)
     extracts_days: float = Field(400, ge=0)
     audit_pseudonymise_years: float = Field(5, ge=0)
+    #: Answered e-service requests (who asked, the e-address owner) are deleted.
+    eservice_requests_days: float = Field(90, ge=0)
 
 
 class CalendarServerSettings(_Section):
@@ -485,6 +547,31 @@ class CalendarServerSettings(_Section):
     port: int = Field(5232, ge=1, le=65535)
     #: Where Radicale keeps its collections (its own files; delete to start afresh).
     storage: Path = Path("var/radicale")
+
+
+#: Keys that left config.yaml for a schedule: section -> key -> where it went (CHANGELOG).
+_MOVED_KEYS: dict[str, dict[str, str]] = {
+    "calendar": {
+        "sync_interval": "schedules/calendar-publish.yaml (interval:)",
+        "poll_interval": "schedules/calendar-poll.yaml (interval:)",
+    },
+    "facade": {"archive_interval": "schedules/facade-archive.yaml (interval:)"},
+}
+
+
+def _moved_keys(section: str, data: Any) -> Any:
+    """Refuse a key that moved to schedules/, saying where, rather than "extra input"."""
+    if isinstance(data, dict):
+        moved = [k for k in _MOVED_KEYS[section] if k in data]
+        if moved:
+            raise ValueError(
+                "; ".join(
+                    f"{section}.{k} is now a scheduled job: set {_MOVED_KEYS[section][k]} "
+                    "and remove the key (CHANGELOG)"
+                    for k in moved
+                )
+            )
+    return data
 
 
 class CalendarSettings(_Section):
@@ -506,9 +593,14 @@ class CalendarSettings(_Section):
     replies_collection: str = "replies"
     #: Delete an object from ``requests`` once it is in the inbox (the calendar side's queue).
     consume_requests: bool = True
-    #: Seconds between publishing runs and between reads of ``requests`` (the loop in ``serve``).
-    sync_interval: float = Field(60.0, gt=0)
-    poll_interval: float = Field(5.0, gt=0)
+    # Publishing and reading requests are scheduled jobs (schedules/calendar-publish.yaml and
+    # calendar-poll.yaml); the loop's sync_interval and poll_interval are gone (_moved_keys).
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return _moved_keys("calendar", data)
+
     #: Zone of times PLUS gives without an offset, of working hours and of floating times.
     time_zone: str = "Europe/Riga"
     #: Days ahead that recurring busy blocks are expanded for conflict checks and exports.
@@ -569,8 +661,14 @@ class FacadeSettings(_Section):
     enabled: bool = True
     #: Base of the verification URL printed on certificates (default: api.public_url).
     public_url: str | None = None
-    #: Seconds between runs of the archiving of postings past their deadline in ``serve``.
-    archive_interval: float = Field(60.0, gt=0)
+    # Archiving postings past their deadline is a scheduled job
+    # (schedules/facade-archive.yaml); archive_interval is gone (_moved_keys).
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: Any) -> Any:
+        return _moved_keys("facade", data)
+
     #: Largest page of the public list.
     max_page_size: int = Field(100, ge=1, le=1000)
     #: Seconds a public list page is served from memory (0: off); this instance's writes
@@ -643,6 +741,7 @@ class Settings(BaseSettings):
     jobs: JobsSettings = JobsSettings()
     opendata: OpendataSettings = OpendataSettings()
     retention: RetentionSettings = RetentionSettings()
+    eservices: EServicesSettings = EServicesSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -731,7 +830,7 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{config_path}: the top level must be a mapping")
-    data = _deep_merge(data, overrides)
+    data = deep_merge(data, overrides)
     try:
         settings = Settings(**data)
     except ValidationError as exc:
@@ -742,11 +841,12 @@ def load_settings(path: Path | str | None = None, **overrides: Any) -> Settings:
     return resolved.model_copy(update={"store": store})
 
 
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged over it: nested mappings merge, anything else replaces."""
     out = dict(base)
     for key, value in extra.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out

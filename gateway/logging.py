@@ -218,6 +218,27 @@ def _drop_uvicorn_color_message(
     return event_dict
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """A stream handler on ``sys.stdout`` that survives that stream being closed under it.
+
+    A plain ``StreamHandler`` keeps the stream it was given: once that stream is closed (a
+    test's output capture, a daemon's redirected stdout), a server thread still logging its
+    shutdown makes Python print a "Logging error" traceback instead of the line. The line goes
+    to the current ``sys.stderr`` instead, never into another command's standard output (the
+    CLI prints JSON there).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stdout)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write ``record``; switch to ``sys.stderr`` first if our stream was closed."""
+        if getattr(self.stream, "closed", False):
+            # Not setStream(): it flushes the old stream, which raises once it is closed.
+            self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(environment: str = "development", level: str = "INFO") -> None:
     """Route structlog and the standard library through one masked, structured pipeline.
 
@@ -269,7 +290,7 @@ def configure_logging(environment: str = "development", level: str = "INFO") -> 
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream)
+    handler = _StdoutHandler()
     handler.setFormatter(formatter)
 
     root = logging.getLogger()

@@ -17,6 +17,7 @@ from gateway.channels.queries import InstitutionQueries
 from gateway.channels.routing import ReplyRouter
 from gateway.config import Settings
 from gateway.delivery.transport import OutboxTransport
+from gateway.eservices.service import EServices
 from gateway.facade.service import Facade
 from gateway.mapping import MappingRegistry
 from gateway.metrics import Metrics
@@ -76,6 +77,9 @@ class Runtime:
         self.wsdl_documents: dict[str, bytes] = self.channels.served_wsdls(settings.api.base_url())
         #: Every endpoint serves the same PlusService, so one operation -> soapAction map.
         self.soap_actions: dict[str, str] = soap_actions(self.wsdl_documents[ECASE_ENDPOINT])
+        #: The e-services (identity trust, forms, scope, entitlement), loaded before the
+        #: routes whose steps use them.
+        self.eservices: EServices = EServices(settings, self.store, self.schemas, self.limits)
         self.routes: RouteTable = RouteTable(self)
         #: Queries on request to the institutions (T-02): the same audit as the registries.
         self.queries: InstitutionQueries = InstitutionQueries(

@@ -12,7 +12,7 @@ from gateway.api.app import create_app
 from gateway.calendar.radicale import RadicaleServer
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
-from gateway.facade.archive import ArchiveLoop
+from gateway.eservices.pending import PendingSweeper
 from gateway.jobs import JobRunner, Ticker
 from gateway.lifecycle import GracefulServer, Shutdown
 from gateway.logging import configure_logging
@@ -20,6 +20,7 @@ from gateway.opendata.ckansim import simulator_for as ckan_simulator_for
 from gateway.runtime import Runtime
 from gateway.sim import served_simulators, simulator_app, simulator_url
 from gateway.store.anchor import AnchorLoop
+from gateway.workers import HttpWorkers
 
 __all__ = ["serve", "serve_simulator", "start_app_thread", "start_simulator_thread"]
 
@@ -104,19 +105,19 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     worker = DeliveryWorker(runtime)
     if settings.delivery.enabled:
         worker.start()
-    if settings.calendar.enabled:
-        # Publishing and booking intake: a loop until the jobs area schedules the same runs
-        # (CalendarSync.publish and .poll, gateway/calendar/publish.py).
-        runtime.calendar.start_loop()
     anchors = AnchorLoop(runtime.store, settings)
     anchors.start()
-    # Postings past their deadline are archived by this loop until the jobs area schedules
-    # the same function (gateway/facade/archive.py).
-    archiver = ArchiveLoop(runtime.store, settings.facade.archive_interval)
-    if runtime.facade is not None:
-        archiver.start()
+    # E-service requests PLUS has not answered in time: the portal is told they wait.
+    pending = PendingSweeper(runtime, worker)
+    pending.start()
     # Scheduled jobs (schedules/*.yaml): APScheduler ticks, the runs table decides who runs.
-    jobs = Ticker(JobRunner(settings, runtime.store, metrics_registry=runtime.metrics.registry))
+    # The calendar's publishing and booking intake, the facade's archiving and the polls of
+    # poll-only institutions are jobs too (they were loops here): one instance per slot.
+    jobs = Ticker(
+        JobRunner(
+            settings, runtime.store, metrics_registry=runtime.metrics.registry, runtime=runtime
+        )
+    )
     if settings.jobs.enabled:
         if with_simulators:
             # make run: synthetic extracts first, so the open data jobs publish at start.
@@ -144,19 +145,27 @@ def serve(settings: Settings, *, with_simulators: bool = False) -> None:
     # SIGTERM/SIGINT: bounded graceful stop, exit 0 (gateway/lifecycle.py).
     shutdown = Shutdown(settings.delivery.shutdown_timeout)
 
+    config = _uvicorn_config(app, settings.api.host, settings.api.port)
+    config.timeout_graceful_shutdown = max(1, int(settings.delivery.shutdown_timeout))
+    # api.workers > 1: the socket is bound here and shared with HTTP-only processes.
+    sockets = [config.bind_socket()] if settings.api.workers > 1 else None
+    http_workers = (
+        HttpWorkers(settings, sockets[0], settings.api.workers - 1).start() if sockets else None
+    )
+
     def on_signal(sig: int) -> None:
         shutdown.begin(sig)
+        if http_workers is not None:
+            http_workers.request_stop()
         worker.request_stop()
         jobs.runner.request_stop()
 
-    config = _uvicorn_config(app, settings.api.host, settings.api.port)
-    config.timeout_graceful_shutdown = max(1, int(settings.delivery.shutdown_timeout))
     try:
-        GracefulServer(config, on_signal).run()
+        GracefulServer(config, on_signal).run(sockets=sockets)
     finally:
-        archiver.stop()
-        if runtime.calendar.loop is not None:
-            runtime.calendar.loop.stop(min(5.0, shutdown.left()))
+        pending.stop(min(5.0, shutdown.left()))
+        if http_workers is not None:
+            http_workers.join(shutdown.left())
         shutdown.finish(runtime, worker, anchors, sims, jobs=jobs)
         if radicale is not None:
             radicale.stop()

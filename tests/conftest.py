@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
-from gateway.config import Settings, load_settings
+from gateway.config import Settings, deep_merge, load_settings
+from gateway.harness.environment import free_port
 from gateway.signing.keys import init_keys
+from gateway.store import create_store_engine, migrate
 
 #: The volunteer facade's demo key pairs (gateway/facade/keys.py).
 FACADE_KEYS = ("facade-seal", "facade-issuer")
@@ -19,14 +23,7 @@ FACADE_KEYS = ("facade-seal", "facade-issuer")
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "samples"
 #: The institutions config.yaml configures, each with a simulator and demo keys in tests.
-INSTITUTIONS = ("tis", "prois", "ievp", "em")
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (loopback)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+INSTITUTIONS = ("tis", "prois", "ievp", "em", "vraa", "portal", "dvs")
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +33,14 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     init_keys(
         directory,
         # facade-seal and facade-issuer: the volunteer facade's seal and development issuer.
-        ["gateway", *(f"{i}-sim" for i in INSTITUTIONS), "viss-sim", "intruder", *FACADE_KEYS],
+        [
+            "gateway",
+            *(f"{i}-sim" for i in INSTITUTIONS),
+            "viss-sim",
+            "identity-sim",  # the E-case platform's identity assertions (e-services)
+            "intruder",
+            *FACADE_KEYS,
+        ],
     )
     return directory
 
@@ -72,6 +76,23 @@ def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings
         for name in INSTITUTIONS
     }
     simulators["em"]["port"] = em_port
+    # VRAA (the monthly e-service usage report) is direct too, on a port of its own.
+    vraa_port = free_port()
+    institutions["vraa"].update(
+        endpoint=f"http://127.0.0.1:{vraa_port}/soap/vraa", connect_timeout=1, operation_timeout=5
+    )
+    simulators["vraa"]["port"] = vraa_port
+    # DVS (notifications to official e-addresses) is direct too.
+    dvs_port = free_port()
+    institutions["dvs"].update(
+        endpoint=f"http://127.0.0.1:{dvs_port}/soap/dvs", connect_timeout=1, operation_timeout=5
+    )
+    simulators["dvs"]["port"] = dvs_port
+    # The E-case platform's identity key signs the portal users' identity assertions.
+    simulators["identity"] = {
+        "key": str(keys_dir / "identity-sim-key.pem"),
+        "certificate": str(keys_dir / "identity-sim-cert.pem"),
+    }
     simulators["ecase"] = {"port": ecase_port}
     simulators["viss"] = {
         "port": viss_port,
@@ -114,12 +135,15 @@ def build_settings(tmp_path: Path, keys_dir: Path, **overrides: Any) -> Settings
             "output": str(tmp_path / "opendata"),
         },
         "simulators": simulators,
+        "eservices": {
+            "identity_trust": {"certificates": [str(keys_dir / "identity-sim-cert.pem")]},
+        },
         "registries": {
             "endpoint": f"http://127.0.0.1:{viss_port}/soap/viss",
             "trust": {"certificates": [str(keys_dir / "viss-sim-cert.pem")]},
         },
     }
-    return load_settings(ROOT / "config.yaml", **_merge(base, overrides))
+    return load_settings(ROOT / "config.yaml", **deep_merge(base, overrides))
 
 
 @pytest.fixture
@@ -130,13 +154,6 @@ def make_settings(tmp_path: Path, keys_dir: Path) -> Callable[..., Settings]:
         return build_settings(tmp_path, keys_dir, **overrides)
 
     return factory
-
-
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 @pytest.fixture
@@ -158,6 +175,38 @@ def runtime(settings: Settings) -> Iterator[Any]:
 def postgres_url() -> str | None:
     """The PostgreSQL URL for tests marked ``postgres``, if configured."""
     return os.environ.get("PLUSGW_TEST_POSTGRES_URL")
+
+
+#: Why a PostgreSQL test is skipped (never silently) when no URL is configured.
+SKIP_PG = (
+    "PostgreSQL tests need PLUSGW_TEST_POSTGRES_URL, e.g. "
+    "PLUSGW_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test"
+)
+
+
+@contextmanager
+def postgres_schema(*, migrated: bool = False, skip: str = SKIP_PG) -> Iterator[str]:
+    """A throwaway PostgreSQL schema: yields the URL whose search_path is that schema
+    (migrated first when ``migrated``) and drops the schema afterwards. Skips the test with
+    ``skip`` when PLUSGW_TEST_POSTGRES_URL is unset."""
+    url = postgres_url()
+    if not url:
+        pytest.skip(skip)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_store_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    scoped = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+    try:
+        if migrated:
+            engine = create_store_engine(scoped)
+            migrate(engine)  # once, before any instance starts
+            engine.dispose()
+        yield scoped
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture

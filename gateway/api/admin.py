@@ -19,6 +19,7 @@ from gateway.api.fields import XmlText
 from gateway.api.models import ErrorBody
 from gateway.runtime import Runtime
 from gateway.store.anchor import verify_anchored
+from gateway.store.queue_stats import stats as queue_stats
 
 __all__ = ["OperatorAction", "router"]
 
@@ -113,7 +114,7 @@ def list_outbox(
 @router.get("/outbox/stats", summary="Depth, oldest age, held messages and rates per partner")
 def outbox_stats(request: Request) -> dict[str, Any]:
     """What ``plus-gateway queue stats`` prints."""
-    return _runtime(request).store.outbox.stats()
+    return queue_stats(_runtime(request).store.db)
 
 
 @router.post("/outbox/replay", summary="Replay every message matching the filters")

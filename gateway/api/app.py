@@ -42,6 +42,7 @@ from gateway.errors import (
     UnknownOperationError,
     XmlTooLargeError,
 )
+from gateway.eservices.api import create_eservices_router
 from gateway.facade.api import install_facade
 from gateway.jobs.api import jobs_router
 from gateway.logging import mask_text
@@ -49,6 +50,7 @@ from gateway.opendata.api import create_statistics_router
 from gateway.pipeline import Exchange
 from gateway.pipeline.steps import is_urgent
 from gateway.registries.api import create_registries_router
+from gateway.reports.api import create_reports_router
 from gateway.runtime import Runtime
 from gateway.soap.envelope import build_ack, build_fault
 from gateway.soap.http import check_content_type
@@ -371,6 +373,8 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
     app.include_router(create_registries_router(runtime.registries))
     app.include_router(create_queries_router(runtime.queries))
     app.include_router(create_statistics_router(runtime))
+    app.include_router(create_reports_router(runtime))
+    app.include_router(create_eservices_router(runtime))
     app.include_router(jobs_router)
     app.include_router(create_calendar_router(runtime.calendar))
     if runtime.facade is not None:

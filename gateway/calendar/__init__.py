@@ -7,7 +7,8 @@
 ``recurrence.py``         bounded RRULE expansion in wall-clock time
 ``caldav.py``             the CalDAV client (httpx; ETags; errors mapped at the boundary)
 ``service.py``            resources, busy blocks, bookings and answers (the business rules)
-``publish.py``            one publishing run, one poll of requests, the outbox transport, the loop
+``publish.py``            one publishing run, one poll of requests, the outbox transport (the
+                          runs are scheduled jobs: schedules/calendar-*.yaml)
 ``api.py``                the local API routes under ``/v1/calendar``
 ``radicale.py``           the embedded CalDAV server (Radicale) for ``make run`` and the tests
 ========================  ========================================================================
@@ -17,11 +18,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from gateway.calendar.caldav import CalDAVClient
 from gateway.calendar.errors import PARTNER
-from gateway.calendar.publish import CalendarLoop, CalendarSync, CalendarTransport
+from gateway.calendar.publish import CalendarSync, CalendarTransport
 from gateway.calendar.service import CalendarService
 from gateway.config import Settings
 from gateway.store import Store
@@ -35,7 +34,9 @@ class Calendar:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings.calendar
         self.client = CalDAVClient(settings.calendar)
-        self.service = CalendarService(settings.calendar, store, on_change=self._changed)
+        # Changes are found by the calendar-poll job from the store (changed_resources), on
+        # whichever instance runs it, so nothing is told here.
+        self.service = CalendarService(settings.calendar, store)
         self.sync = CalendarSync(
             self.service,
             self.client,
@@ -43,20 +44,7 @@ class Calendar:
             rejected_retention_bytes=settings.journal.rejected_retention_bytes,
         )
         self.transport = CalendarTransport(self.client, settings.calendar.retry)
-        self.loop: CalendarLoop | None = None
-
-    def _changed(self, resource_ids: Sequence[str]) -> None:
-        if self.loop is not None:
-            self.loop.wake(resource_ids)
-
-    def start_loop(self) -> CalendarLoop:
-        """Run publishing and polling in the background (``serve``)."""
-        self.loop = CalendarLoop(self.sync)
-        self.loop.start()
-        return self.loop
 
     def close(self) -> None:
-        """Stop the loop and release connections."""
-        if self.loop is not None:
-            self.loop.stop()
+        """Release connections."""
         self.client.close()

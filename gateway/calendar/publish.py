@@ -14,8 +14,10 @@ new or changed object to :class:`~gateway.calendar.service.CalendarService` (boo
 message and automatic answer in one transaction), then deletes it there.
 
 :class:`CalendarTransport` delivers our answers from the outbox (the delivery worker calls it
-for partner ``calendar``). :class:`CalendarLoop` runs publish and poll in ``serve``; each is a
-plain function of one run, so the scheduled-jobs runner can call them instead.
+for partner ``calendar``). Publish and poll are each a plain function of one run, called by
+the scheduled jobs ``calendar.publish`` and ``calendar.poll`` (schedules/calendar-*.yaml,
+gateway/jobs/periodic.py), so each slot runs on one instance; :meth:`CalendarSync.
+changed_resources` tells the poll job which resources a change touched since the last run.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ FORMAT = "1"
 #: Our own answers carry aware times; the default zone of a floating one is irrelevant.
 UTC_ZONE = zone("UTC")
 
-__all__ = ["CalendarLoop", "CalendarSync", "CalendarTransport", "PublishReport"]
+__all__ = ["CalendarSync", "CalendarTransport", "PublishReport"]
 
 log = structlog.get_logger(__name__)
 
@@ -153,6 +155,27 @@ class CalendarSync:
                 summary="Unavailable",
             )
         return out
+
+    def changed_resources(self) -> list[str]:
+        """Resources whose objects, as the store builds them, differ from what was published.
+
+        From the store alone (fingerprints, nothing built or fetched): a booking or busy block
+        changed on any instance shows here, so the poll job publishes it within a minute
+        without waiting for the full run.
+        """
+        active = {r["id"]: r for r in self.area.resources()}
+        changed = []
+        for rid in sorted(set(active) | set(self.area.published_resources())):
+            resource = active.get(rid)
+            desired = (
+                {name: digest for name, (digest, _) in self.plan(resource).items()}
+                if resource is not None
+                else {}
+            )
+            published = {name: row["sha256"] for name, row in self.area.published(rid).items()}
+            if desired != published:
+                changed.append(rid)
+        return changed
 
     def desired(self, resource: dict[str, Any]) -> dict[str, bytes]:
         """Object name -> bytes for one resource (what :meth:`plan` builds)."""
@@ -345,69 +368,3 @@ class CalendarTransport:
         href = self.client.object_href(collection, f"{sha256_hex(uid.encode())[:32]}.ics")
         etag = self.client.put(href, row["payload"])
         return {"href": href, "etag": etag, "at": datetime.now(UTC).isoformat()}
-
-
-class CalendarLoop:
-    """The calendar sync in ``serve``: publish every ``sync_interval``, poll each ``poll_interval``.
-
-    A stand-in for the scheduled-jobs runner: :meth:`CalendarSync.publish` and
-    :meth:`CalendarSync.poll` are each one idempotent run, so a job calls them the same way.
-    After an outage both simply run again at their next tick; nothing is held in memory.
-    """
-
-    def __init__(self, sync: CalendarSync) -> None:
-        self.sync = sync
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._pending: set[str] = set()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start the background thread."""
-        self._thread = threading.Thread(target=self._run, name="calendar-sync", daemon=True)
-        self._thread.start()
-
-    def wake(self, resource_ids: Sequence[str] = ()) -> None:
-        """Publish these resources soon (a booking or busy block changed)."""
-        self._pending.update(resource_ids)
-        self._wake.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the run in progress."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        settings = self.sync.settings
-        next_publish = 0.0
-        failing: str | None = None
-        import time as _time
-
-        while not self._stop.is_set():
-            now = _time.monotonic()
-            try:
-                self.sync.poll()
-                if now >= next_publish:
-                    self._pending.clear()
-                    self.sync.publish()
-                    next_publish = now + settings.sync_interval
-                elif self._pending:
-                    ids = sorted(self._pending)
-                    self._pending.difference_update(ids)
-                    self.sync.publish(ids)
-            except GatewayError as exc:
-                # An outage: try again at the next tick; the runs are idempotent. Said once
-                # per outage, not at every tick.
-                if failing != exc.code:
-                    log.warning("calendar sync failed", code=exc.code, error=exc.message)
-                failing = exc.code
-            except Exception:
-                log.exception("calendar sync failed")
-            else:
-                if failing:
-                    log.info("calendar sync recovered", after=failing)
-                failing = None
-            self._wake.wait(settings.poll_interval)
-            self._wake.clear()

@@ -48,6 +48,7 @@ from gateway.facade.statistics import to_csv
 from gateway.facade.syndication import to_ical, to_jsonld
 from gateway.store.facade import ListQuery
 from gateway.store.facade.listings import SORTS, opportunity_not_found
+from gateway.store.maintenance import analyze
 
 __all__ = ["create_facade_router", "install_facade"]
 
@@ -66,6 +67,9 @@ NumberPath = Annotated[str, Path(pattern=r"^[A-Z]{1,8}-[0-9]{4}-[0-9]{6,12}$", m
 Sort = Literal["deadline", "-deadline", "starts_at", "-created", "title"]
 By = Literal["municipality", "kind", "field", "month", "year"]
 assert set(Sort.__args__) == set(SORTS)  # type: ignore[attr-defined]
+
+#: Postings created by one import from which the planner statistics are refreshed at once.
+_ANALYZE_AFTER_IMPORT = 200
 
 
 def _error_response(exc: FacadeError | IssuerUnavailableError) -> JSONResponse:
@@ -790,7 +794,12 @@ def create_facade_router(facade: Facade) -> APIRouter:
         def run() -> dict[str, int]:
             store.listings.organisation(organisation_id)
             items = parse_import(raw, media_type, max_rows=config.import_max_rows)
-            return store.listings.import_many(organisation_id, items)
+            result = store.listings.import_many(organisation_id, items)
+            if result.get("created", 0) >= _ANALYZE_AFTER_IMPORT:
+                # A bulk import moves the list's planner statistics at once; the nightly
+                # store-analyze job would only catch up tomorrow.
+                analyze(store.db, ("vol_opportunities",))
+            return result
 
         return await run_in_threadpool(run)
 

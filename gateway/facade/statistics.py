@@ -10,13 +10,18 @@ Measures per cell: distinct volunteers with approved hours, distinct organisatio
 approved hours. Erased volunteers still count: their hours stay, anonymised.
 
 Suppression (:func:`suppress`) applies to the policy cut, the one published beyond an
-organisation: a cell with fewer than ``facade.min_cell`` volunteers (but more than none)
-has its volunteers and hours withheld (primary suppression); when exactly one cell of a table
-is withheld, the total would give it away by subtraction, so the smallest other non-empty cell
-is withheld too (secondary suppression). Organisation and posting counts are about
-organisations, not people, and stay. This is deliberately simple and local to the facade: the
-open-data disclosure control (gateway/opendata/, being built) also suppresses across tables and
-periods; once it lands, :func:`suppress` should delegate to it so both publish by one rule.
+organisation, by the same rule and code as the open data sets
+(:func:`gateway.opendata.disclosure.protect`, docs/OPEN-DATA.md): a cell with fewer than
+``facade.min_cell`` volunteers (but more than none) has its volunteers and hours withheld
+(primary); then, as long as an attacker solving the table's additive relation could pin a
+withheld cell to a small value, the smallest other non-empty cell is withheld too
+(secondary). Organisation and posting counts are about organisations, not people, and stay.
+
+The relation given to the attacker is "the cells add up to their sum". It is exact for hours
+(withheld in the same cells) and for volunteers when each volunteer falls in one cell. Where a
+volunteer counts in several cells (two municipalities), the published total of distinct
+volunteers only bounds the sum from below, which tells less; and a published total is never
+small (a small one is withheld), so a withheld cell can still be anything up to it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
+
+from gateway.opendata.disclosure import DisclosureError, protect
 
 __all__ = ["DIMENSIONS", "build_cut", "suppress", "to_csv"]
 
@@ -110,17 +117,20 @@ def suppress(
     """Primary and secondary small-cell suppression of volunteers and hours (see above)."""
     cells = [dict(c) for c in cells]
     total = dict(total)
-    small = [c for c in cells if 0 < c["volunteers"] < min_cell]
-    for cell in small:
-        _withhold(cell)
-    if len(small) == 1:
-        rest = sorted(
-            (c for c in cells if not c["suppressed"] and c["volunteers"] > 0),
-            key=lambda c: (c["volunteers"], c["key"]),
-        )
-        if rest:
-            _withhold(rest[0])
-    if 0 < total["volunteers"] < min_cell:
+    # Keys of their own: a municipality could be called "total".
+    values = {f"cell:{c['key']}": int(c["volunteers"]) for c in cells}
+    values["sum"] = sum(values.values())
+    equations = [("sum", tuple(k for k in values if k != "sum"))]
+    try:
+        hidden = protect(values, equations, min_cell)
+    except DisclosureError:
+        # Cannot happen with one table (hiding the sum always protects), but never publish
+        # a table the rule could not protect: withhold every count of people.
+        hidden = set(values)
+    for cell in cells:
+        if f"cell:{cell['key']}" in hidden:
+            _withhold(cell)
+    if "sum" in hidden or 0 < total["volunteers"] < min_cell:
         _withhold(total)
     return cells, total
 

@@ -48,6 +48,16 @@ class JobContext:
     progress_fn: Progress = _no_progress
     #: Set when the lease could not be renewed or the instance stops: give up at once.
     lost: threading.Event = field(default_factory=threading.Event)
+    #: Gives the instance's loaded runtime (schemas, channels, routes, the calendar), built on
+    #: first use where the runner has none (the CLI); jobs of the store alone never call it.
+    runtime_provider: Callable[[], Any] | None = None
+
+    @property
+    def runtime(self) -> Any:
+        """The gateway's :class:`~gateway.runtime.Runtime` of this instance."""
+        if self.runtime_provider is None:
+            raise RuntimeError("this job runner has no runtime")
+        return self.runtime_provider()
 
     def check(self) -> None:
         """Raise LeaseLostError when the run is no longer ours; call between steps."""

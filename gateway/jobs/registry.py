@@ -21,6 +21,12 @@ FUNCTIONS: Mapping[str, str] = {
     "opendata.publish": "gateway.opendata.job:publish_job",
     "retention.apply": "gateway.jobs.retention:retention_job",
     "classifiers.sync": "gateway.jobs.builtin:classifiers_sync_job",
+    "eservices.vraa": "gateway.reports.vraa:vraa_usage_job",
+    "institutions.poll": "gateway.jobs.periodic:institutions_poll_job",
+    "calendar.publish": "gateway.jobs.periodic:calendar_publish_job",
+    "calendar.poll": "gateway.jobs.periodic:calendar_poll_job",
+    "facade.archive": "gateway.jobs.periodic:facade_archive_job",
+    "store.analyze": "gateway.jobs.periodic:store_analyze_job",
     "noop": "gateway.jobs.registry:noop_job",
 }
 

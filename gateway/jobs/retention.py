@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
 from typing import Any
 
 from gateway.jobs.context import JobContext
 from gateway.store.retention import apply_retention
+from gateway.store.schema import utcnow
 
 __all__ = ["pseudonym_key", "retention_job"]
 
@@ -32,4 +34,16 @@ def retention_job(ctx: JobContext) -> dict[str, Any]:
         rejected_retention_bytes=ctx.settings.journal.rejected_retention_bytes,
         check=ctx.check,
     )
+    # The runs table itself: interval jobs add a row per slot (thousands a day).
+    days = float(ctx.params.get("slot_runs_days", 14))
+    if days > 0:
+        from gateway.jobs.runner import load_jobs
+        from gateway.store.jobs import JobRuns
+
+        slot_jobs = sorted(
+            n for n, spec in load_jobs(ctx.settings).items() if spec.period == "slot"
+        )
+        counts["job_runs"] = JobRuns(ctx.store.db, ctx.store.journal).prune(
+            slot_jobs, utcnow() - timedelta(days=days)
+        )
     return {"purged": counts}

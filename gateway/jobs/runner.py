@@ -130,9 +130,14 @@ class JobRunner:
         functions: Mapping[str, JobFunction] | None = None,
         metrics_registry: CollectorRegistry | None = None,
         owner: str | None = None,
+        runtime: Any | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        #: ``serve`` passes its Runtime; elsewhere (the CLI) one is built on first need.
+        self._runtime = runtime
+        self._runtime_lock = threading.Lock()
+        self._own_runtime = False
         self.specs: dict[str, JobSpec] = dict(specs if specs is not None else load_jobs(settings))
         self._functions = dict(functions or {})
         self.runs = JobRuns(store.db, store.journal)
@@ -150,6 +155,17 @@ class JobRunner:
         self._stopping = threading.Event()
         self._active: dict[int, threading.Event] = {}
         self._active_lock = threading.Lock()
+
+    def runtime(self) -> Any:
+        """The loaded runtime jobs over the channels or the calendar need (built once)."""
+        with self._runtime_lock:
+            if self._runtime is None:
+                from gateway.runtime import Runtime
+
+                # The CLI: the store is migrated already (the runner's own store is open).
+                self._runtime = Runtime(self.settings, run_migrations=False)
+                self._own_runtime = True
+            return self._runtime
 
     # -- periods -------------------------------------------------------------------------
 
@@ -346,6 +362,7 @@ class JobRunner:
             owner=claim.owner,
             progress_fn=progress or self._log_progress(spec, period),
             lost=lost,
+            runtime_provider=self.runtime,
         )
         heartbeat = threading.Thread(
             target=self._heartbeat, args=(claim, lost), name=f"lease-{spec.name}", daemon=True
@@ -457,6 +474,10 @@ class JobRunner:
         released = self.runs.release(self.owner)
         if released:
             log.info("job runs given back", runs=released)
+        with self._runtime_lock:
+            if self._own_runtime and self._runtime is not None:
+                self._runtime.close()
+                self._runtime, self._own_runtime = None, False
         return released
 
     def describe(self) -> list[dict[str, Any]]:

@@ -12,6 +12,9 @@ from gateway.mapping.spec import Classifier, load_classifier, load_spec
 __all__ = ["MappingRegistry"]
 
 CLASSIFIERS_DIR = "classifiers"
+#: E-service tables (data scope, entitlement, forms): data beside the mappings, not messages.
+ESERVICES_DIR = "eservices"
+_NOT_MESSAGES = frozenset({CLASSIFIERS_DIR, ESERVICES_DIR})
 
 
 class MappingRegistry:
@@ -91,7 +94,7 @@ class MappingRegistry:
         mappings = [
             MessageMapping(load_spec(path, classifiers))
             for path in sorted(root.glob("**/*.yaml"))
-            if path.relative_to(root).parts[0] != CLASSIFIERS_DIR
+            if path.relative_to(root).parts[0] not in _NOT_MESSAGES
         ]
         return cls(mappings, classifiers)
 

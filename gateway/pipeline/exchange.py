@@ -62,6 +62,9 @@ class Exchange:
     #: Set by a step that has fully answered the exchange; the runner stops there.
     done: bool = False
     signer_fingerprint: str | None = None
+    #: What a route's own steps pass along that the shared fields do not carry (the
+    #: e-services' verified identity and scope result); empty for most routes.
+    context: dict[str, Any] = field(default_factory=dict)
 
     @property
     def operation(self) -> str | None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from gateway.errors import ConfigError, GatewayError, UnknownOperationError
+from gateway.eservices import steps as es
 from gateway.pipeline import steps as s
 from gateway.pipeline.exchange import Exchange
 
@@ -59,6 +60,16 @@ STEP_FACTORIES: dict[str, Callable[[Runtime], s.Step]] = {
     "map_out": lambda rt: s.MapToXml(),
     "sign": lambda rt: s.Sign(rt.signer),
     "persist_out": lambda rt: s.PersistOutbound(rt.store, rt.settings.ordered_route),
+    # The e-services' own steps (gateway/eservices/steps.py, docs/ESERVICES.md).
+    "eservice_identity": lambda rt: es.VerifyIdentity(rt.eservices),
+    "eservice_entitlement": lambda rt: es.CheckAccess(rt.eservices),
+    "eservice_form": lambda rt: es.CheckForm(rt.eservices),
+    "eservice_persist": lambda rt: es.PersistRequest(rt.eservices, rt.store),
+    "eservice_answer": lambda rt: es.AnswerScope(rt.eservices),
+    "eservice_persist_answer": lambda rt: es.PersistAnswer(
+        rt.eservices, rt.store, rt.mappings, rt.schemas, rt.signer
+    ),
+    "eservice_assign": lambda rt: es.AssignOnSend(rt.eservices, rt.store),
 }
 
 

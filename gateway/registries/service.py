@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -104,7 +104,14 @@ class RegistryService:
         self.breakers = breakers
         self.cache = cache
         self._session = session
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="registry")
+        # One pool per registry (a bulkhead): queries to a registry that hangs until its
+        # timeout can only fill that registry's threads. With one shared pool, 32 officers'
+        # profiles filled every thread with the slow registry's queries while its breaker was
+        # still closed, and the other three registries' queries queued behind them for seconds.
+        self._executors = {
+            name: ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"registry-{name}")
+            for name in (breakers or dict.fromkeys(REGISTRIES))
+        }
         registry = metrics_registry or CollectorRegistry()
         registry.register(_BreakerCollector(breakers))
         self.queries = Counter(
@@ -293,7 +300,12 @@ class RegistryService:
     def profile(self, personal_code: str, ctx: QueryContext) -> dict[str, Outcome]:
         """Ask every registry in parallel; each outcome stands alone (one never hides another)."""
         names = list(self.breakers) or list(REGISTRIES)
-        futures = {n: self._executor.submit(self._ask, n, personal_code, ctx) for n in names}
+        futures = {
+            n: self._executors[n].submit(self._ask, n, personal_code, ctx)
+            if n in self._executors
+            else _done(self._ask(n, personal_code, ctx))
+            for n in names
+        }
         results = {n: f.result() for n, f in futures.items()}
         self.audit.record([entry for _, entry in results.values()])
         return {n: outcome for n, (outcome, _) in results.items()}
@@ -308,9 +320,16 @@ class RegistryService:
 
     def close(self) -> None:
         """Stop the executor and release connections."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        for executor in self._executors.values():
+            executor.shutdown(wait=False, cancel_futures=True)
         if self._session is not None:
             self._session.close()
+
+
+def _done(value: Any) -> Future[Any]:
+    future: Future[Any] = Future()
+    future.set_result(value)
+    return future
 
 
 def _uuid() -> str:

@@ -10,10 +10,15 @@ read what was received, inject faults and make an institution send::
     DELETE /sim/ecase/received                        DELETE /sim/<name>/received
     PUT  /sim/ecase/faults[/{institution}]            PUT  /sim/<name>/faults
     POST /sim/ecase/send/{institution}/{type}         POST /sim/<name>/send/{type}
+    POST /sim/ecase/hold/{institution}/{type}         POST /sim/<name>/hold/{type}
+    GET|PUT /sim/ecase/polls/{institution}            GET|PUT /sim/<name>/polls
     GET  /xsd/{path}, /health                         GET  /xsd/{path}, /health
 
 The platform app also carries the simulated E-case shared-classifier service (``/classifiers``
-and its ``/sim/classifiers`` control routes).
+and its ``/sim/classifiers`` control routes). ``hold`` keeps a message for a poll-only
+institution's next poll (``?tamper=true``: altered after signing); ``polls`` shows what is
+pending and what the gateway said of each message taken, and ``PUT`` makes the next
+acknowledgements fail (``{"fail_acks": 1}``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from fastapi import APIRouter, Body, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from gateway.channels.ecase import ECASE_ENDPOINT
 from gateway.config import Settings
@@ -88,6 +94,37 @@ async def _send(
         return JSONResponse({"error": exc.as_dict()}, status_code=400)
 
 
+class PollFaults(BaseModel):
+    """Faults of a poll-only institution's acknowledgements."""
+
+    #: The next N AcknowledgePolledMessages answer with a Server fault (nothing removed).
+    fail_acks: int = Field(0, ge=0)
+
+
+async def _hold(
+    sim: InstitutionSim,
+    message_type: str,
+    canonical: dict[str, Any] | None,
+    keep_id: bool,
+    tamper: bool,
+    any_type: bool,
+) -> Any:
+    """Make a poll-only ``sim`` hold a message for the gateway's next poll."""
+    try:
+        message_id = await run_in_threadpool(
+            lambda: sim.hold(
+                message_type,
+                canonical=canonical,
+                keep_id=keep_id,
+                tamper=tamper,
+                any_type=any_type,
+            )
+        )
+    except GatewayError as exc:
+        return JSONResponse({"error": exc.as_dict()}, status_code=400)
+    return {"message_id": message_id, "pending": len(sim.polls.snapshot()["pending"])}
+
+
 def create_platform_app(platform: EcasePlatformSim) -> FastAPI:
     """The E-case platform simulator's application."""
     from gateway.sim.classifiers import ClassifierCatalogue, create_classifiers_router
@@ -147,6 +184,35 @@ def create_platform_app(platform: EcasePlatformSim) -> FastAPI:
         sim.faults.set(plan)
         return plan
 
+    @app.post(f"{control}/hold/{{institution}}/{{message_type}}", response_model=None)
+    async def hold(
+        institution: str,
+        message_type: str,
+        keep_id: bool = False,
+        tamper: bool = False,
+        any_type: bool = False,
+        canonical: dict[str, Any] | None = Body(None),  # noqa: B008 - FastAPI's idiom
+    ) -> Any:
+        sim = platform.institutions.get(institution)
+        if sim is None:
+            return _error(404, "NOT_FOUND", f"no simulated institution {institution!r}")
+        return await _hold(sim, message_type, canonical, keep_id, tamper, any_type)
+
+    @app.get(f"{control}/polls/{{institution}}", response_model=None)
+    def polls(institution: str) -> dict[str, Any] | JSONResponse:
+        sim = platform.institutions.get(institution)
+        if sim is None:
+            return _error(404, "NOT_FOUND", f"no simulated institution {institution!r}")
+        return sim.polls.snapshot()
+
+    @app.put(f"{control}/polls/{{institution}}", response_model=None)
+    def poll_faults(institution: str, plan: PollFaults) -> PollFaults | JSONResponse:
+        sim = platform.institutions.get(institution)
+        if sim is None:
+            return _error(404, "NOT_FOUND", f"no simulated institution {institution!r}")
+        sim.polls.fail_next_acks(plan.fail_acks)
+        return plan
+
     @app.post(f"{control}/send/{{institution}}/{{message_type}}", response_model=None)
     async def send(
         institution: str,
@@ -201,6 +267,25 @@ def create_institution_app(sim: InstitutionSim) -> FastAPI:
     @app.put(f"{control}/faults")
     def faults(plan: FaultPlan) -> FaultPlan:
         sim.faults.set(plan)
+        return plan
+
+    @app.post(f"{control}/hold/{{message_type}}", response_model=None)
+    async def hold(
+        message_type: str,
+        keep_id: bool = False,
+        tamper: bool = False,
+        any_type: bool = False,
+        canonical: dict[str, Any] | None = Body(None),  # noqa: B008 - FastAPI's idiom
+    ) -> Any:
+        return await _hold(sim, message_type, canonical, keep_id, tamper, any_type)
+
+    @app.get(f"{control}/polls")
+    def polls() -> dict[str, Any]:
+        return sim.polls.snapshot()
+
+    @app.put(f"{control}/polls")
+    def poll_faults(plan: PollFaults) -> PollFaults:
+        sim.polls.fail_next_acks(plan.fail_acks)
         return plan
 
     @app.post(f"{control}/send/{{message_type}}", response_model=None)

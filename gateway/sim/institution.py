@@ -20,6 +20,14 @@ import structlog
 
 from gateway.channels.ecase import ECASE_ENDPOINT, ECASE_HEADER_PROFILE
 from gateway.channels.header import XRoadHeader, format_identifier, parse_identifier, read_header
+from gateway.channels.polling import (
+    POLL_ACKNOWLEDGEMENT,
+    POLL_REQUEST,
+    SCHEMA,
+    polled_messages,
+    read_poll_acknowledgement,
+    read_poll_request,
+)
 from gateway.config import InstitutionSettings, Settings, SimulatorSettings
 from gateway.errors import (
     ConfigError,
@@ -31,14 +39,16 @@ from gateway.errors import (
     WrongAddresseeError,
 )
 from gateway.mapping import MessageMapping
+from gateway.ns import ECASE
 from gateway.signing import Signer, TrustStore
 from gateway.sim.answers import build_answer, string_leaves
 from gateway.sim.contract import SimContract
-from gateway.sim.faults import FaultSwitch
+from gateway.sim.faults import FaultSwitch, SimulatedOutageError
+from gateway.sim.polling import PollQueue
 from gateway.sim.records import Records, now
 from gateway.soap.client import PartnerClient, pooled_session
 from gateway.soap.envelope import Envelope, build_ack, build_envelope, build_fault, parse_envelope
-from gateway.xml import serialize
+from gateway.xml import parse_xml, serialize
 
 __all__ = ["InstitutionSim"]
 
@@ -81,6 +91,8 @@ class InstitutionSim:
         )
         self.records = Records(name)
         self.faults = FaultSwitch()
+        #: What a poll-only institution holds for the gateway (``delivery_mode: poll``).
+        self.polls = PollQueue()
         self._client: PartnerClient | None = None
         self._client_lock = threading.Lock()
 
@@ -111,6 +123,8 @@ class InstitutionSim:
         """Handle one parsed SOAP request (the platform has parsed it to route it)."""
         try:
             header = self._check_header(envelope)
+            if envelope.body.tag in (POLL_REQUEST, POLL_ACKNOWLEDGEMENT):
+                return self._polled(envelope, header)
             mapping = self._route(envelope, header)
             signed = self.trust.verify(envelope.body)
             self.contract.schemas.validate(signed, mapping.schema)
@@ -154,6 +168,56 @@ class InstitutionSim:
             signer=self.signer,
         )
         return 200, ack
+
+    def _polled(self, envelope: Envelope, header: XRoadHeader) -> tuple[int, bytes]:
+        """PollMessages or AcknowledgePolledMessages, when configured ``delivery_mode: poll``."""
+        poll = self.config.poll
+        if self.config.delivery_mode != "poll" or poll is None:
+            raise MessageNotAllowedError(
+                f"{self.name} is not polled (delivery_mode: push)",
+                details=[{"path": "body", "message": "this institution pushes"}],
+            )
+        polling = envelope.body.tag == POLL_REQUEST
+        operation = poll.operation if polling else poll.acknowledge
+        if header.service_code != operation:
+            raise WrongAddresseeError(
+                f"the service header names {header.service_code}, the body is {operation}",
+                details=[{"path": "header.service.serviceCode", "message": "not the body's"}],
+            )
+        signed = self.trust.verify(envelope.body)
+        self.contract.schemas.validate(signed, SCHEMA)
+        if polling:
+            request_id, max_messages = read_poll_request(signed)
+            if header.id != request_id:
+                raise HeaderError(
+                    "the id header differs from the request's MessageId",
+                    details=[{"path": "header.id", "message": "not the body's MessageId"}],
+                )
+            batch, more = self.polls.take(max_messages)
+            answer = polled_messages(
+                request_id,
+                f"{self.name.upper()}-{uuid.uuid4()}",
+                [(held.message_id, held.envelope) for held in batch],
+                more,
+                self.signer,
+            )
+            log.info("simulator polled", institution=self.name, messages=len(batch), more=more)
+            return 200, build_envelope(serialize(answer, declaration=False), header.serialize())
+        _, items = read_poll_acknowledgement(signed)
+        if not self.polls.acknowledge(items):
+            raise SimulatedOutageError(f"simulated failure of {self.name}'s acknowledgement")
+        for item in items:
+            if item.status == "REFUSED":
+                self.records.reject(item.code or "?", "the gateway refused a polled message")
+        ack_id = signed.findtext(f"{{{ECASE}}}MessageId") or ""
+        return 200, build_ack(
+            ECASE,
+            message_id=ack_id,
+            status="ACCEPTED",
+            reference=f"{self.name.upper()}-{uuid.uuid5(uuid.NAMESPACE_URL, ack_id).hex[:12]}",
+            header=header.serialize(),
+            signer=self.signer,
+        )
 
     def _refuse(self, exc: GatewayError) -> tuple[int, bytes]:
         self.records.reject(exc.code, exc.message)
@@ -342,6 +406,32 @@ class InstitutionSim:
             }
         )
         return mapping, message_id, payload, self.header_for(mapping.operation, message_id)
+
+    def hold(
+        self,
+        message_type: str,
+        *,
+        canonical: dict[str, Any] | None = None,
+        keep_id: bool = False,
+        any_type: bool = False,
+        tamper: bool = False,
+    ) -> str:
+        """Keep one signed message for the gateway to poll (a poll-only institution).
+
+        The held envelope is what :meth:`send` would post. ``tamper`` changes its SentAt
+        after signing (the gateway refuses it: SIG_INVALID). Returns its MessageId.
+        """
+        _, message_id, payload, header = self.build(
+            message_type, canonical=canonical, keep_id=keep_id, any_type=any_type
+        )
+        if tamper:
+            document = parse_xml(payload)
+            sent = document.find(f"{{{ECASE}}}SentAt")
+            target = sent if sent is not None else document[1]
+            target.text = "2000-01-01T00:00:00+00:00"
+            payload = serialize(document, declaration=False)
+        self.polls.hold(message_id, message_type, build_envelope(payload, header.serialize()))
+        return message_id
 
     def send(
         self,

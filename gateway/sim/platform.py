@@ -116,3 +116,4 @@ class EcasePlatformSim:
         self.records.reset()
         for sim in self.institutions.values():
             sim.records.reset()
+            sim.polls.reset()

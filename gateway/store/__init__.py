@@ -19,6 +19,9 @@
 ``calendar.py``    VPD resources, busy blocks, bookings, published objects, intake
 ``jobs.py``        one run per (job, period) across instances, with leases
 ``statistics.py``  pseudonymised extracts from PLUS (the open data input)
+``usage.py``       e-service usage counters and distinct clients (KPI-01, KPI-05)
+``eservices.py``   e-service requests waiting for PLUS, parties PLUS registers, assignments
+``indicators.py``  totals PLUS supplies (with paper) and the electronic counts (KPI-02..05)
 ``facade/``        the volunteer facade's tables and statements
 ``retention.py``   retention per class of data, through each area's ``*_in`` purges
 =================  =============================================================================
@@ -38,10 +41,13 @@ from gateway.store.audit import AuditLog
 from gateway.store.calendar import CalendarStore
 from gateway.store.chain import sha256_hex
 from gateway.store.db import Database, create_store_engine, is_sqlite, migrate
+from gateway.store.eservices import EServiceStore
 from gateway.store.idempotency import IdempotencyConflictError, IdempotencyKeys
 from gateway.store.inbox import InboundRecord, Inbox
+from gateway.store.indicators import IndicatorStore
 from gateway.store.journal import Journal
 from gateway.store.outbox import OutboundRecord, Outbox
+from gateway.store.usage import UsageCounts
 
 __all__ = [
     "Database",
@@ -69,3 +75,6 @@ class Store:
         self.inbox = Inbox(self.db, self.journal)
         self.calendar = CalendarStore(self.db)
         self.audit = AuditLog(self.db)
+        self.usage = UsageCounts(self.db)
+        self.eservices = EServiceStore(self.db)
+        self.indicators = IndicatorStore(self.db, self.journal, self.audit)

@@ -7,7 +7,6 @@ database outages to :class:`~gateway.errors.StoreUnavailableError` live in one p
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import OperationalError
 
 from gateway.errors import StoreUnavailableError
+from gateway.store.writelock import sqlite_write_lock
 
 __all__ = ["Database", "checkpoint", "create_store_engine", "is_sqlite", "migrate"]
 
@@ -59,8 +59,9 @@ class Database:
         # SQLite has one writer at a time. Queueing this process's writers on a lock hands the
         # write lock over at once; left to SQLite's busy handler, waiters sleep-poll in steps of
         # up to 100 ms, which is what made p99 latency approach a second under load.
+        # Between processes (api.workers > 1) the same queue is a flock (writelock.py).
         self._write_lock: AbstractContextManager[Any] = (
-            threading.Lock() if is_sqlite(engine) else nullcontext()
+            sqlite_write_lock(engine.url.database) if is_sqlite(engine) else nullcontext()
         )
 
     @contextmanager

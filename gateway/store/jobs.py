@@ -39,6 +39,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    delete,
     func,
     or_,
     select,
@@ -411,6 +412,41 @@ class JobRuns:
                 select(func.max(job_runs.c.scheduled_for)).where(job_runs.c.job == job)
             ).scalar()
         return _as_utc(value)
+
+    def prune(self, jobs: list[str], before: datetime, *, batch: int = 5000) -> int:
+        """Delete finished runs (succeeded or failed) of ``jobs`` that ended ``before``.
+
+        For interval jobs, whose every slot is a row (a minute's job: 1,440 a day): the
+        newest run of each job stays (catch-up starts from it, ``jobs ls`` shows it), and
+        nothing running or waiting to retry is touched. Failed runs were journaled when they
+        failed. In batches, so no transaction holds the table long.
+        """
+        if not jobs:
+            return 0
+        removed = 0
+        keep = (
+            select(func.max(job_runs.c.id)).where(job_runs.c.job.in_(jobs)).group_by(job_runs.c.job)
+        )
+        while True:
+            with self._db.transaction() as conn:
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        select(job_runs.c.id)
+                        .where(
+                            job_runs.c.job.in_(jobs),
+                            job_runs.c.status.in_(("succeeded", "failed")),
+                            job_runs.c.finished_at < before,
+                            job_runs.c.id.not_in(keep.scalar_subquery()),
+                        )
+                        .limit(batch)
+                    )
+                ]
+                if ids:
+                    conn.execute(delete(job_runs).where(job_runs.c.id.in_(ids)))
+            removed += len(ids)
+            if len(ids) < batch:
+                return removed
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per job: the latest run's period and status, last success, runs waiting to retry."""

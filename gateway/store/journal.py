@@ -9,7 +9,7 @@ refused requests (gateway/store/rejections.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -53,6 +53,22 @@ class ChainHead:
     count: int
 
 
+def _entry(about: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` completed from the stored message ``about`` (its ids), payload hash, time."""
+    if about is not None:
+        source = about._mapping if hasattr(about, "_mapping") else about
+        if not isinstance(source, dict) and not hasattr(source, "keys"):
+            source = vars(source)
+        for key in _ABOUT_FIELDS:
+            if key in source:
+                values.setdefault(key, source[key])
+    payload = values.get("payload")
+    if payload is not None and "payload_sha256" not in values:
+        values["payload_sha256"] = sha256_hex(payload)
+    values.setdefault("at", utcnow())
+    return values
+
+
 class Journal:
     """Appends to, reads, purges and verifies the ``journal`` table and its chain head."""
 
@@ -69,17 +85,7 @@ class Journal:
         several instances form one linear chain. Ids are assigned here, gap-free, under that
         lock. Call it last in a transaction so the lock is held only until the commit.
         """
-        if about is not None:
-            source = about._mapping if hasattr(about, "_mapping") else about
-            if not isinstance(source, dict) and not hasattr(source, "keys"):
-                source = vars(source)
-            for key in _ABOUT_FIELDS:
-                if key in source:
-                    values.setdefault(key, source[key])
-        payload = values.get("payload")
-        if payload is not None and "payload_sha256" not in values:
-            values["payload_sha256"] = sha256_hex(payload)
-        values.setdefault("at", utcnow())
+        values = _entry(about, values)
         head = conn.execute(_CHAIN_HEAD).first()
         if head is None:
             raise StoreUnavailableError("journal chain head missing; run the migrations")
@@ -89,10 +95,58 @@ class Journal:
         conn.execute(_INSERT, values)
         conn.execute(_CHAIN_ADVANCE, {"new_id": values["id"], "new_hash": values["entry_hash"]})
 
+    def append_many_in(
+        self, conn: Connection, entries: Sequence[tuple[Any, dict[str, Any]]]
+    ) -> None:
+        """Append several entries, in order, inside the caller's transaction ``conn``.
+
+        Each entry is ``(about, values)`` as for :meth:`append_in`; the chain head is read and
+        advanced once and the entries inserted in one statement (a batch of deliveries), the
+        same chain as appending them one by one. Entries must carry the same fields.
+        """
+        if not entries:
+            return
+        head = conn.execute(_CHAIN_HEAD).first()
+        if head is None:
+            raise StoreUnavailableError("journal chain head missing; run the migrations")
+        last_id, last_hash = int(head.last_id), head.last_hash or GENESIS
+        rows = []
+        for about, values in entries:
+            entry = _entry(about, dict(values))
+            last_id += 1
+            entry["id"] = last_id
+            entry["prev_hash"] = last_hash
+            entry["entry_hash"] = last_hash = entry_hash(entry)
+            rows.append(entry)
+        keys = set().union(*rows)
+        conn.execute(_INSERT, [{k: r.get(k) for k in keys} for r in rows])
+        conn.execute(_CHAIN_ADVANCE, {"new_id": last_id, "new_hash": last_hash})
+
     def append(self, **values: Any) -> None:
         """Append one entry in its own transaction (rejections, operator actions)."""
         with self._db.transaction() as conn:
             self.append_in(conn, **values)
+
+    def count_messages(
+        self,
+        *,
+        direction: str,
+        status: str,
+        message_types: Iterable[str],
+        since: datetime,
+        until: datetime,
+    ) -> int:
+        """Distinct messages of ``message_types`` journaled with ``direction`` and ``status``
+        in ``[since, until)``: a message journaled twice (a replayed delivery) counts once."""
+        query = select(func.count(func.distinct(journal.c.message_id))).where(
+            journal.c.direction == direction,
+            journal.c.status == status,
+            journal.c.message_type.in_(list(message_types)),
+            journal.c.at >= since,
+            journal.c.at < until,
+        )
+        with self._db.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def for_message(self, message_id: str) -> list[dict[str, Any]]:
         """Entries of one message, oldest first, without payloads."""

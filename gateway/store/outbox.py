@@ -7,13 +7,28 @@ discarded) is journaled in the transaction that makes it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from gateway.logging import mask_text
@@ -30,7 +45,81 @@ _LIVE = "IN ('pending', 'sending')"
 _HELD = "IN ('pending', 'sending', 'dead')"
 
 _INSERT = insert(outbox)  # built once: it runs in every accept
+# Built once: it runs for every delivery (as an executemany over a group commit's rows).
+_DELIVERED = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("b_id"), outbox.c.lease_owner == bindparam("b_owner"))
+    .values(
+        status="delivered",
+        attempts=outbox.c.attempts + 1,
+        ack=bindparam("b_ack"),
+        delivered_at=bindparam("b_now"),
+        updated_at=bindparam("b_now"),
+        lease_owner=None,
+        lease_until=None,
+        last_error=None,
+        last_error_code=None,
+    )
+)
 _WITHOUT_PAYLOAD = [c for c in outbox.c if c.name != "payload"]
+
+
+_LEASE = (
+    update(outbox)
+    .where(outbox.c.id.in_(bindparam("c_ids", expanding=True)))
+    .values(
+        status="sending",
+        lease_owner=bindparam("c_owner"),
+        lease_until=bindparam("c_until"),
+        updated_at=bindparam("c_now"),
+    )
+)
+
+
+#: ``+outbox.partner``: SQLite's unary plus keeps the column out of index selection.
+_PLAIN_PARTNER = literal_column("+outbox.partner", String)
+
+
+@functools.cache
+def _claim_query(*, partners: bool, exclude: bool, any_time: bool, postgres: bool) -> Any:
+    """The claim's SELECT for one combination of options, built once (a delivery pool claims
+    several times a second; building the statement each time cost more than running it).
+
+    Parameters: ``c_now``, ``c_limit`` and, with those options, ``c_partners``/``c_exclude``.
+    """
+    now: Any = bindparam("c_now")
+    due = or_(
+        outbox.c.status == "pending"
+        if any_time
+        else and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
+        and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+    )
+    earlier = outbox.alias("earlier")
+    held = exists().where(
+        earlier.c.partner == outbox.c.partner,
+        earlier.c.ordering_key == outbox.c.ordering_key,
+        earlier.c.id < outbox.c.id,
+        text(f"earlier.status {_HELD}"),
+    )
+    query = (
+        select(outbox)
+        .where(text(f"outbox.status {_LIVE}"), due)
+        .where(or_(outbox.c.ordering_key.is_(None), ~held))
+        .order_by(outbox.c.id)
+        .limit(bindparam("c_limit", type_=Integer))
+    )
+    # With a plain partner filter SQLite searches ix_outbox_ordering by partner (every row the
+    # partner ever had, delivered ones too) and sorts them all by id, per claim. SQLite's unary
+    # plus keeps the column out of index selection: the ordered scan of the live rows
+    # (ix_outbox_live) stays, and stops at the limit.
+    partner = outbox.c.partner if postgres else _PLAIN_PARTNER
+    if partners:
+        query = query.where(partner.in_(bindparam("c_partners", expanding=True)))
+    if exclude:
+        query = query.where(partner.not_in(bindparam("c_exclude", expanding=True)))
+    if postgres:
+        query = query.with_for_update(skip_locked=True, of=outbox)
+    return query
 
 
 @dataclass(frozen=True)
@@ -202,49 +291,33 @@ class Outbox:
         ahead (the trial message of a partner's circuit breaker: the oldest of its waiting
         messages, whatever its backoff said). Case order holds either way.
         """
+        if partners is not None and not partners:
+            return []
         now = utcnow()
         lease_until = now + timedelta(seconds=lease_seconds)
-        due = or_(
-            outbox.c.status == "pending"
-            if any_time
-            else and_(outbox.c.status == "pending", outbox.c.next_attempt_at <= now),
-            and_(outbox.c.status == "sending", outbox.c.lease_until < now),
+        query = _claim_query(
+            partners=partners is not None,
+            exclude=bool(exclude),
+            any_time=any_time,
+            postgres=self._db.postgres,
         )
-        earlier = outbox.alias("earlier")
-        held = exists().where(
-            earlier.c.partner == outbox.c.partner,
-            earlier.c.ordering_key == outbox.c.ordering_key,
-            earlier.c.id < outbox.c.id,
-            text(f"earlier.status {_HELD}"),
-        )
-        query = (
-            select(outbox)
-            .where(text(f"outbox.status {_LIVE}"), due)
-            .where(or_(outbox.c.ordering_key.is_(None), ~held))
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
+        params: dict[str, Any] = {"c_now": now, "c_limit": limit}
         if partners is not None:
-            if not partners:
-                return []
-            query = query.where(outbox.c.partner.in_(sorted(partners)))
+            params["c_partners"] = sorted(partners)
         if exclude:
-            query = query.where(outbox.c.partner.not_in(sorted(exclude)))
-        if self._db.postgres:
-            query = query.with_for_update(skip_locked=True, of=outbox)
+            params["c_exclude"] = sorted(exclude)
         with self._db.transaction() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query)]
+            rows = [dict(r._mapping) for r in conn.execute(query, params)]
             if not rows:
                 return []
             conn.execute(
-                update(outbox)
-                .where(outbox.c.id.in_([r["id"] for r in rows]))
-                .values(
-                    status="sending",
-                    lease_owner=owner,
-                    lease_until=lease_until,
-                    updated_at=now,
-                )
+                _LEASE,
+                {
+                    "c_ids": [r["id"] for r in rows],
+                    "c_owner": owner,
+                    "c_until": lease_until,
+                    "c_now": now,
+                },
             )
         for row in rows:
             row.update(status="sending", lease_owner=owner, lease_until=lease_until)
@@ -285,38 +358,39 @@ class Outbox:
         self, items: list[tuple[dict[str, Any], dict[str, Any]]], owner: str
     ) -> list[bool]:
         """Record several acknowledgements in one transaction (one commit, one fsync: the
-        delivery threads' group commit); per item, False if our lease was lost meanwhile."""
+        delivery threads' group commit); per item, False if our lease was lost meanwhile.
+
+        A handful of statements whatever the batch size: the rows still leased to ``owner``
+        are read (and locked on PostgreSQL), updated in one executemany, and journaled with
+        one insert and one advance of the chain head.
+        """
+        if not items:
+            return []
         now = utcnow()
-        results: list[bool] = []
         with self._db.transaction() as conn:
-            for row, ack in items:
-                detail = json.dumps(ack, default=str)
-                done = conn.execute(
-                    update(outbox)
-                    .where(outbox.c.id == row["id"], outbox.c.lease_owner == owner)
-                    .values(
-                        status="delivered",
-                        attempts=outbox.c.attempts + 1,
-                        ack=detail,
-                        delivered_at=now,
-                        updated_at=now,
-                        lease_owner=None,
-                        lease_until=None,
-                        last_error=None,
-                        last_error_code=None,
-                    )
-                ).rowcount
-                if done:
-                    self._journal.append_in(
-                        conn,
-                        about=row,
-                        at=now,
-                        direction="out",
-                        status="delivered",
-                        detail=detail,
-                    )
-                results.append(bool(done))
-        return results
+            query = select(outbox.c.id).where(
+                outbox.c.id.in_([row["id"] for row, _ in items]), outbox.c.lease_owner == owner
+            )
+            if self._db.postgres:
+                query = query.with_for_update()
+            ours = set(conn.execute(query).scalars())
+            done = [(row, json.dumps(ack, default=str)) for row, ack in items if row["id"] in ours]
+            if done:
+                conn.execute(
+                    _DELIVERED,
+                    [
+                        {"b_id": row["id"], "b_owner": owner, "b_ack": ack, "b_now": now}
+                        for row, ack in done
+                    ],
+                )
+                self._journal.append_many_in(
+                    conn,
+                    [
+                        (row, {"at": now, "direction": "out", "status": "delivered", "detail": ack})
+                        for row, ack in done
+                    ],
+                )
+        return [row["id"] in ours for row, _ in items]
 
     def mark_failed(
         self,
@@ -378,7 +452,9 @@ class Outbox:
                 conn.execute(
                     update(outbox)
                     .where(
-                        outbox.c.partner == partner,
+                        # The live rows only (ix_outbox_live), not the partner's whole history.
+                        text(f"outbox.status {_LIVE}"),
+                        self._partner_column() == partner,
                         outbox.c.status == "pending",
                         outbox.c.next_attempt_at > now,
                     )
@@ -393,10 +469,18 @@ class Outbox:
         with self._db.connect() as conn:
             rows = conn.execute(
                 select(outbox.c.partner, func.count())
-                .where(text(f"outbox.status {_LIVE}"), outbox.c.partner.in_(sorted(partners)))
+                .where(
+                    text(f"outbox.status {_LIVE}"),
+                    self._partner_column().in_(sorted(partners)),
+                )
                 .group_by(outbox.c.partner)
             )
             return {r[0]: int(r[1]) for r in rows}
+
+    def _partner_column(self) -> Any:
+        # On SQLite, a filter on partner alone would use ix_outbox_ordering (every row the
+        # partner ever had); see _claim_query.
+        return outbox.c.partner if self._db.postgres else _PLAIN_PARTNER
 
     def empty_delivered_payloads_in(self, conn: Connection, before: datetime) -> int:
         """Retention: empty the payloads of messages delivered before ``before`` (hash stays).

@@ -14,6 +14,7 @@ class (``retention:``)      what happens after the age
 ``rejected_payload_days``   kept prefixes of refused requests are nulled
 ``extracts_days``           statistics extracts lose their rows (the newest one stays)
 ``audit_pseudonymise_years`` registry audit rows: the personal code becomes a keyed pseudonym
+``eservice_requests_days``  answered e-service requests are deleted (requester, e-address owner)
 ==========================  ====================================================================
 """
 
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
+from gateway.store.queue_stats import checkpoint_in
 from gateway.store.rejections import enforce_rejected_retention
 from gateway.store.schema import utcnow
 from gateway.store.statistics import Extracts
@@ -110,6 +112,9 @@ def apply_retention(
             conn, limit, lambda code: pseudonym(pseudonym_key, code), prefix=PSEUDONYM_PREFIX
         )
 
+    def eservice_requests(conn: Connection, limit: datetime) -> int:
+        return store.eservices.delete_answered_in(conn, limit)
+
     journaled("outbox_delivered", retention.outbox_delivered_days, outbox_payloads)
     journaled("inbox_acked", retention.inbox_acked_days, inbox_canonical)
     journaled("rejected_payloads", retention.rejected_payload_days, rejected)
@@ -119,4 +124,10 @@ def apply_retention(
     journaled("journal_payloads", retention.journal_payload_days, journal_payloads)
     journaled("extracts", retention.extracts_days, extract_rows)
     journaled("audit_pseudonymised", retention.audit_pseudonymise_years * 365.25, audit_codes)
+    journaled("eservice_requests", retention.eservice_requests_days, eservice_requests)
+    # Not a removal: the queue statistics' checkpoint of rows per partner moves up to the
+    # newest rows, so that ``queue stats`` keeps reading only what is recent.
+    check()
+    with store.db.transaction() as conn:
+        checkpoint_in(conn)
     return done

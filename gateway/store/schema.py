@@ -104,6 +104,13 @@ journal = Table(
     Column("received_sha256", String(64), nullable=True),
     Index("ix_journal_message_id", "message_id"),
     Index("ix_journal_partner_at", "partner", "at"),
+    # Entries still holding a payload, by time: the payload purge reads only those (0013).
+    Index(
+        "ix_journal_payload_at",
+        "at",
+        sqlite_where=text("payload IS NOT NULL"),
+        postgresql_where=text("payload IS NOT NULL"),
+    ),
     # The rejected payloads still kept, for the size-based retention (oldest purged first).
     Index(
         "ix_journal_rejected_payload",
@@ -185,6 +192,11 @@ outbox = Table(
     # The userId header (officer or system user) every delivery attempt carries.
     Column("user_id", String(64), nullable=True),
     Index("ix_outbox_ordering", "partner", "ordering_key", "id"),
+    # The queue statistics (gateway/store/queue_stats.py, migration 0013): the rows not
+    # delivered by status, and the rates over the newest rows.
+    Index("ix_outbox_status_partner", "status", "partner"),
+    Index("ix_outbox_delivered_at", "delivered_at"),
+    Index("ix_outbox_created_at", "created_at"),
     # Partial indexes over the live part of the queue, so claims stay fast however many
     # delivered rows accumulate: the claim scan in id order, and the "earlier one of the same
     # case still undelivered" probe. (0001's ix_outbox_due is dropped: without statistics

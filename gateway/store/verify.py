@@ -68,6 +68,8 @@ class ChainVerdict:
     payloads: int = 0
     anchors: int = 0
     anchored_id: int | None = None
+    #: Incremental verification: the anchored entry the walk started after (None: full).
+    since_id: int | None = None
 
 
 def _sha256(data: bytes) -> str:
@@ -80,8 +82,17 @@ def verify_journal(
     anchors: Sequence[AnchorPoint] = (),
     anchor_problems: Sequence[str] = (),
     batch: int = 5000,
+    since: AnchorPoint | None = None,
 ) -> ChainVerdict:
     """Walk the chain from the first entry; name the first entry that does not fit.
+
+    With ``since`` (a signed checkpoint, already signature-checked: the newest one in
+    practice), the walk is incremental: the checkpoint's entry must still carry the hash it
+    vouched for, and the chain, payloads and later anchors are checked from the entry after it
+    to the head; ``checked`` counts the checkpoint's entries as verified. What lies before it
+    is left to a full verification (a deleted or changed earlier entry shows only there), so
+    run one periodically; the incremental walk costs the entries since the checkpoint, not ten
+    years of them.
 
     Checks, in entry order: each entry's ``prev_hash`` links to the entry before (a deleted
     entry breaks it and leaves a gap in the ids, an inserted one does not fit), its own
@@ -127,6 +138,7 @@ def verify_journal(
                 payloads,
                 len(anchors),
                 anchored_id,
+                since.entry_id if since is not None else None,
             )
 
         if anchor_problems:
@@ -134,6 +146,21 @@ def verify_journal(
             return verdict(None, f"anchor store: {anchor_problems[0]}{more}")
 
         after = 0
+        if since is not None and since.entry_id > 0:
+            start = conn.execute(
+                select(journal.c.entry_hash).where(journal.c.id == since.entry_id)
+            ).first()
+            if start is None or start.entry_hash != since.entry_hash:
+                what = "deleted" if start is None else "rewritten"
+                return verdict(
+                    since.entry_id,
+                    f"{what}: entry {since.entry_id} does not match the signed anchor of "
+                    f"{since.at} the incremental verification starts from",
+                )
+            prev_hash, prev_id, checked = since.entry_hash or GENESIS, since.entry_id, since.count
+            after = since.entry_id
+            # Older anchors vouch for entries this walk does not read.
+            by_entry = {i: a for i, a in by_entry.items() if i > since.entry_id}
         while True:
             rows = [
                 dict(r._mapping)
@@ -196,7 +223,16 @@ def verify_journal(
             f"{newest.entry_id}, the journal ends at entry {prev_id} (tail cut, head rewound)",
         )
     return ChainVerdict(
-        True, checked, head_id, head_hash, None, None, payloads, len(anchors), anchored_id
+        True,
+        checked,
+        head_id,
+        head_hash,
+        None,
+        None,
+        payloads,
+        len(anchors),
+        anchored_id,
+        since.entry_id if since is not None else None,
     )
 
 

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +55,13 @@ class Live:
     sim_url: str
     em_url: str
     http: httpx.Client
+    #: The other direct institutions' simulators (VRAA, ...), each on its own port.
+    direct: dict[str, InstitutionSim] = field(default_factory=dict)
 
     def sim(self, institution: str) -> InstitutionSim:
         """The simulated institution ``institution`` (behind the platform, or direct)."""
+        if institution in self.direct:
+            return self.direct[institution]
         return self.em if institution == self.em.name else self.platform.institution(institution)
 
     def wait_for(self, message_id: str, status: str = "delivered", timeout: float = 15) -> dict:
@@ -81,12 +85,21 @@ def running(settings: Settings, *, sim: bool = True, seed: bool = True) -> Itera
     """
     platform = EcasePlatformSim(settings)
     em = InstitutionSim(settings, "em", platform.contract)
+    direct = {
+        name: InstitutionSim(settings, name, platform.contract)
+        for name, institution in settings.institutions.items()
+        if institution.channel == "direct" and name != "em" and name in settings.simulators
+    }
     servers = []
     if sim:
         servers.append(
             serve_in_thread(create_platform_app(platform), settings.simulators["ecase"].port)
         )
         servers.append(serve_in_thread(create_institution_app(em), settings.simulators["em"].port))
+        for name, other in direct.items():
+            servers.append(
+                serve_in_thread(create_institution_app(other), settings.simulators[name].port)
+            )
     runtime = Runtime(settings)
     # The requests the outbound samples answer, so that sending a sample routes (see there).
     if seed:
@@ -106,6 +119,7 @@ def running(settings: Settings, *, sim: bool = True, seed: bool = True) -> Itera
             sim_url=f"http://127.0.0.1:{settings.simulators['ecase'].port}",
             em_url=f"http://127.0.0.1:{settings.simulators['em'].port}",
             http=http,
+            direct=direct,
         )
     finally:
         http.close()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +71,14 @@ def write_config(
         },
     }
     data.pop("registries", None)
+    # The E-case platform's identity certificate (e-service assertions), from the same keys;
+    # the form catalogue from the project (a relative path would resolve next to this file).
+    eservices = data.get("eservices", {})
+    data["eservices"] = {
+        **eservices,
+        "forms": str(ROOT / eservices.get("forms", "mappings/eservices/forms")),
+        "identity_trust": {"certificates": [str(keys / "identity-sim-cert.pem")]},
+    }
     data["logging"] = {"environment": "production", "level": "WARNING"}
     for key, value in extra.items():
         data[key] = {**data.get(key, {}), **value}
@@ -155,6 +165,19 @@ def sim_proc(config: Path, tmp: Path) -> Proc:
     """The E-case platform simulator of ``config`` (not started)."""
     port = yaml.safe_load(config.read_text("utf-8"))["simulators"]["ecase"]["port"]
     return Proc(config, ["sim", "ecase"], f"http://127.0.0.1:{port}", tmp / "sim.log")
+
+
+@contextmanager
+def running_sim(tmp: Path, keys: Path) -> Iterator[tuple[Proc, int]]:
+    """The E-case platform simulator as a started process on a free port, stopped after."""
+    port = free_port()
+    config = write_config(tmp, keys, "sqlite:///unused.db", sim_port=port)
+    proc = sim_proc(config, tmp)
+    proc.start()
+    try:
+        yield proc, port
+    finally:
+        proc.stop()
 
 
 def post_notification(client: httpx.Client, gateway: str, case: str) -> str | None:

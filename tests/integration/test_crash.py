@@ -9,26 +9,23 @@ import os
 import random
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
 
-from gateway.store import Store, create_store_engine, migrate
-from tests.conftest import free_port, postgres_url
+from gateway.store import Store, create_store_engine
+from tests.conftest import postgres_schema
 from tests.integration.procs import (
     Proc,
     assert_case_order,
     gateway_proc,
     post_notification,
-    sim_proc,
+    running_sim,
     wait_received,
     write_config,
 )
-from tests.unit.store.conftest import SKIP_PG
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +68,8 @@ class Streamer:
 
 @pytest.fixture
 def sim(tmp_path: Path, keys_dir: Path) -> Iterator[tuple[Proc, int]]:
-    port = free_port()
-    config = write_config(tmp_path, keys_dir, "sqlite:///unused.db", sim_port=port)
-    proc = sim_proc(config, tmp_path)
-    proc.start()
-    yield proc, port
-    proc.stop()
+    with running_sim(tmp_path, keys_dir) as started:
+        yield started
 
 
 def test_sigkill_loses_nothing_and_keeps_case_order(
@@ -112,22 +105,8 @@ def test_sigkill_loses_nothing_and_keeps_case_order(
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    url = postgres_url()
-    if not url:
-        pytest.skip(SKIP_PG)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_store_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
-    engine = create_store_engine(scoped)
-    migrate(engine)  # once, before two instances start
-    engine.dispose()
-    yield scoped
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema(migrated=True) as url:  # migrated once, before two instances start
+        yield url
 
 
 @pytest.mark.postgres

@@ -25,7 +25,8 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 from sqlalchemy import select, update
 
-from gateway.facade.archive import ArchiveLoop, archive_expired
+from gateway.facade.archive import archive_expired
+from gateway.jobs import JobRunner, load_jobs
 from gateway.store.facade.tables import certificates, hours, opportunities, volunteers
 from tests.conftest import build_settings
 from tests.integration.conftest import Live, running
@@ -233,19 +234,23 @@ def test_after_the_deadline_archived_unlisted_visible_to_organiser(live: Live, b
     assert [o["id"] for o in mine.json()["items"]] == [opp["id"]]
 
 
-def test_archive_loop_archives_in_the_background(live: Live, base: str) -> None:
+def test_archive_job_archives_once_per_slot(live: Live, base: str) -> None:
+    """The facade-archive job (schedules/facade-archive.yaml) archives, and two runners ticking
+    the same slot run it once (the runs table), where each instance's loop used to run its own."""
     org = make_org(live.http, base, live.settings)
     opp = post(live.http, base, org)
     _past(live, opp["id"])
-    loop = ArchiveLoop(live.runtime.store, interval=0.05)
-    loop.start()
-    try:
-        deadline = datetime.now(UTC) + timedelta(seconds=10)
-        status = "published"
-        while status != "archived" and datetime.now(UTC) < deadline:
-            status = live.runtime.facade.store.listings.opportunity(opp["id"])["status"]  # type: ignore[union-attr]
-    finally:
-        loop.stop()
+    specs = {"facade-archive": load_jobs(live.settings)["facade-archive"]}
+    runners = [
+        JobRunner(live.settings, live.runtime.store, specs=specs, owner=o, runtime=live.runtime)
+        for o in ("a", "b")
+    ]
+    now = datetime.now(UTC)
+    outcomes = [r.tick("facade-archive", now) for r in runners]
+    ran = [o for o in outcomes if o is not None]
+    assert len(ran) == 1 and ran[0].status == "succeeded", outcomes
+    assert ran[0].result["archived"] >= 1
+    status = live.runtime.facade.store.listings.opportunity(opp["id"])["status"]  # type: ignore[union-attr]
     assert status == "archived"
 
 

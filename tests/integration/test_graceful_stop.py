@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,13 +33,46 @@ pytestmark = pytest.mark.integration
 SHUTDOWN_TIMEOUT = 2.0
 
 
+class BlackHole:
+    """A port whose connections are accepted and never answered; it counts what arrived.
+
+    Counting matters: a message's ``sending`` status is set when it is claimed, before a pool
+    thread starts the send. A test that signals on that status alone may catch the worker
+    before any send began, and the worker then gives the rows back itself.
+    """
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(64)
+        self.port = int(self.socket.getsockname()[1])
+        self.connections: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.socket.accept()
+            except OSError:
+                return  # closed at the end of the test
+            self.connections.append(conn)  # held open, never read or answered
+
+    def close(self) -> None:
+        """Close the listening socket and every connection it took."""
+        self.socket.close()
+        for conn in self.connections:
+            conn.close()
+
+
 @pytest.fixture
-def black_hole() -> Iterator[int]:
-    """A port whose connections are accepted by the kernel and never answered."""
-    with socket.socket() as hole:
-        hole.bind(("127.0.0.1", 0))
-        hole.listen(64)
-        yield int(hole.getsockname()[1])
+def black_hole() -> Iterator[BlackHole]:
+    """A partner that takes connections and never answers."""
+    hole = BlackHole()
+    try:
+        yield hole
+    finally:
+        hole.close()
 
 
 def start(settings: Settings, tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
@@ -80,12 +114,12 @@ def post_order(http: httpx.Client, base: str, case: str) -> str:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_releases_leases_checkpoints_the_wal_and_exits_0(
-    make_settings: Callable[..., Settings], tmp_path: Path, black_hole: int, sig: int
+    make_settings: Callable[..., Settings], tmp_path: Path, black_hole: BlackHole, sig: int
 ) -> None:
     settings = make_settings(
         institutions={
             "em": {
-                "endpoint": f"http://127.0.0.1:{black_hole}/soap/em",
+                "endpoint": f"http://127.0.0.1:{black_hole.port}/soap/em",
                 "connect_timeout": 1,
                 "operation_timeout": 60,
             }
@@ -103,13 +137,13 @@ def test_signal_releases_leases_checkpoints_the_wal_and_exits_0(
     try:
         with httpx.Client(timeout=10) as http:
             ids = [post_order(http, base, f"VPD-2026-{i:06d}") for i in range(4)]
-            # Wait until the worker holds a lease: it is stuck sending to the black hole.
+            # Wait until a send is in flight: the partner holds a connection of ours.
             deadline = time.monotonic() + 20
-            while not any(
-                http.get(f"{base}/v1/messages/{m}").json()["status"] == "sending" for m in ids
-            ):
-                assert time.monotonic() < deadline, "no message was ever leased"
+            while not black_hole.connections:
+                assert time.monotonic() < deadline, "no message was ever sent"
                 time.sleep(0.05)
+            statuses = {http.get(f"{base}/v1/messages/{m}").json()["status"] for m in ids}
+            assert "sending" in statuses, statuses
         proc.send_signal(sig)
         # The bound is enforced inside the process: past shutdown_timeout + WATCHDOG_GRACE its
         # watchdog exits with status 1. The extra wait only absorbs a starved CPU, so that

@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
-from gateway.store import create_store_engine, migrate
+from gateway.store import create_store_engine
 from gateway.store.jobs import job_runs
-from tests.conftest import free_port, postgres_url
+from tests.conftest import free_port, postgres_schema
 from tests.integration.procs import Proc, gateway_proc, write_config
-from tests.unit.store.conftest import SKIP_PG
 
 pytestmark = pytest.mark.integration
 #: Seconds a gateway process may take to answer /health (a busy two-core machine is slow).
@@ -35,21 +34,8 @@ START = 90
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    url = postgres_url()
-    if not url:
-        pytest.skip(SKIP_PG)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_store_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-    engine = create_store_engine(scoped)
-    migrate(engine)  # once, before two instances start
-    engine.dispose()
-    yield scoped
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    with postgres_schema(migrated=True) as url:  # migrated once, before two instances start
+        yield url
 
 
 def schedules(tmp: Path, job: str) -> Path:

@@ -132,7 +132,7 @@ def test_routing_by_header_faults_refusals_and_duplicates(sims: Sims) -> None:
         ("ievp", ievp_id),
         ("tis", tis_id),
     ]
-    assert everything["duplicates"] == {"ievp": 0, "prois": 0, "tis": 1}
+    assert everything["duplicates"] == {"ievp": 0, "portal": 0, "prois": 0, "tis": 1}
     assert sims.http.get(f"{control}/received/ievp").json()["rejected"][0]["code"] == (
         "MESSAGE_NOT_ALLOWED"
     )

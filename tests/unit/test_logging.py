@@ -292,3 +292,27 @@ def test_mask_personal_data_survives_deep_nesting() -> None:
         deep = {"d": deep}
     out = mask_personal_data(None, "info", {"event": "x", "deep": deep})
     assert "010190-12345" not in json.dumps(out)
+
+
+def test_a_closed_stdout_sends_the_line_to_stderr_not_a_traceback(
+    restore_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server thread logging after the stdout it started with was closed (a test's capture)
+    writes its line to stderr instead of printing a "Logging error" traceback, and never into
+    the standard output another command now prints its JSON to."""
+    import io
+    import sys
+
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", first)
+    configure_logging("production", "INFO")
+    logging.getLogger("gateway.test").info("before")
+    assert json.loads(first.getvalue())["event"] == "before"
+    first.close()
+    now, errors = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", now)
+    monkeypatch.setattr(sys, "stderr", errors)
+    logging.getLogger("gateway.test").info("after")
+    assert "Logging error" not in errors.getvalue()
+    assert json.loads(errors.getvalue())["event"] == "after"
+    assert now.getvalue() == ""

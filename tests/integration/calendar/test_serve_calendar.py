@@ -1,4 +1,5 @@
-"""`plus-gateway serve --with-simulators` (what `make run` starts): Radicale and the sync loop."""
+"""`plus-gateway serve --with-simulators` (what `make run` starts): Radicale, and the calendar's
+scheduled jobs publishing a change (the calendar-poll job finds it in the store)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from gateway.calendar.radicale import CALENDAR_SIDE
 from gateway.config import Settings
@@ -16,9 +18,26 @@ from gateway.config import Settings
 pytestmark = pytest.mark.integration
 
 
-def test_serve_starts_radicale_and_the_loop_publishes(
-    config_file: Path, settings: Settings, tmp_path: Path
+def _config_with_calendar_jobs(settings: Settings, tmp_path: Path) -> Path:
+    """The test settings with the job ticker on and only the calendar's two jobs, quick."""
+    schedules = tmp_path / "schedules"
+    schedules.mkdir()
+    root = Path(__file__).resolve().parents[3] / "schedules"
+    for name, every in (("calendar-poll", 2), ("calendar-publish", 30)):
+        spec = yaml.safe_load((root / f"{name}.yaml").read_text(encoding="utf-8"))
+        spec["interval"] = every
+        (schedules / f"{name}.yaml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    data = settings.model_dump(mode="json", exclude_none=True)
+    data["jobs"] = {**data["jobs"], "enabled": True, "schedules": str(schedules)}
+    path = tmp_path / "config-jobs.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_serve_starts_radicale_and_the_calendar_jobs_publish(
+    settings: Settings, tmp_path: Path
 ) -> None:
+    config_file = _config_with_calendar_jobs(settings, tmp_path)
     log = tmp_path / "serve.log"
     base = f"http://127.0.0.1:{settings.api.port}"
     caldav = settings.calendar.url
@@ -56,10 +75,11 @@ def test_serve_starts_radicale_and_the_loop_publishes(
                     },
                 )
                 assert declared.status_code == 200, declared.text
-            # The loop was woken by the change: the resource's calendar appears on Radicale.
+            # The calendar-poll job (every 2 s here) finds the change in the store and
+            # publishes it: the resource's calendar appears on Radicale.
             found = None
             with httpx.Client(timeout=10, auth=CALENDAR_SIDE) as side:
-                deadline = time.monotonic() + 30
+                deadline = time.monotonic() + 90
                 while time.monotonic() < deadline:
                     found = side.request(
                         "PROPFIND",

@@ -23,6 +23,7 @@ from gateway.facade.certificate import CertificateData, Seal, render_pdf
 from gateway.facade.errors import AuthError, IssuerUnavailableError, UnprocessableError
 from gateway.facade.imports import parse_import
 from gateway.facade.statistics import build_cut, suppress
+from gateway.opendata.disclosure import attack
 from gateway.signing.keys import load_certificates
 
 AUTH = FacadeAuthSettings()
@@ -202,6 +203,38 @@ def test_primary_and_secondary_suppression() -> None:
     assert out_total["volunteers"] == 29
     small_total = suppress(*build_cut(_hours("Ape", 3), [], "municipality"), 5)[1]
     assert small_total["suppressed"]
+
+
+def test_two_small_cells_are_not_left_to_each_other() -> None:
+    """Two withheld cells of 1 would each be 1 by subtraction (total - the rest = 2): the
+    open data rule (one implementation, gateway/opendata/disclosure.py) hides a third."""
+    rows = _hours("Rīga", 20) + _hours("Cēsis", 7) + _hours("Ape", 1) + _hours("Aloja", 1)
+    out, total = suppress(*build_cut(rows, [], "municipality"), 5)
+    hidden = {c["key"] for c in out if c["suppressed"]}
+    assert hidden == {"Ape", "Aloja", "Cēsis"}
+    assert total["volunteers"] == 29 and not total["suppressed"]
+
+
+def test_no_withheld_cell_can_be_recovered_from_what_is_published() -> None:
+    """The attacker of the open data tests, on the facade's published table."""
+    for sizes in ([20, 7, 2], [9, 1, 1, 1], [3, 3, 30], [1], [6, 6, 6, 2, 40]):
+        rows = [r for i, n in enumerate(sizes) for r in _hours(f"m{i}", n)]
+        out, total = suppress(*build_cut(rows, [], "municipality"), 5)
+        values = {c["key"]: n for c, n in zip(out, sorted_sizes(rows), strict=True)}
+        values["total"] = sum(values.values())
+        hidden = {c["key"] for c in out if c["suppressed"]} | (
+            {"total"} if total["suppressed"] else set()
+        )
+        small = [k for k, v in values.items() if 0 < v < 5]
+        intervals = attack(values, [("total", tuple(c["key"] for c in out))], hidden, small)
+        assert all(i.protects(5) for i in intervals.values()), (sizes, intervals)
+
+
+def sorted_sizes(rows: list[dict[str, Any]]) -> list[int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["municipality"]] = counts.get(row["municipality"], 0) + 1
+    return [counts[k] for k in sorted(counts)]
 
 
 # -- the certificate and its seal ----------------------------------------------------------

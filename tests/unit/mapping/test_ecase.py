@@ -50,6 +50,13 @@ EXPECTED = {
     ),
     "mediation_result": ("outbound", "SubmitMediationResult", "MediationResult"),
     "monitoring_order": ("outbound", "SubmitMonitoringOrder", "MonitoringOrder"),
+    "eservice_usage_report": ("outbound", "SubmitEServiceUsageReport", "EServiceUsageReport"),
+    "eservice_request": ("inbound", "SubmitEServiceRequest", "EServiceRequest"),
+    "eservice_answer": ("outbound", "SubmitEServiceAnswer", "EServiceAnswer"),
+    "eservice_pending": ("outbound", "SubmitEServicePending", "EServicePending"),
+    "work_assignment": ("outbound", "SubmitWorkAssignment", "WorkAssignment"),
+    "volunteer_task": ("outbound", "SubmitVolunteerTask", "VolunteerTask"),
+    "eservice_notification": ("outbound", "SubmitEServiceNotification", "EServiceNotification"),
     "ruling_state_query": ("query_request", "GetRulingState", "RulingStateQuery"),
     "ruling_state": ("query_answer", "GetRulingState", "RulingState"),
     "release_date_query": ("query_request", "GetReleaseDate", "ReleaseDateQuery"),
@@ -503,6 +510,13 @@ def test_duplicate_root_is_refused(mappings_copy: Path) -> None:
 # ----- WSDL -----------------------------------------------------------------------------------
 
 
+#: Operations of the polling protocol (docs/JOBS.md): (input, output) element local names.
+POLLING = {
+    "PollMessages": ("PollRequest", "PolledMessages"),
+    "AcknowledgePolledMessages": ("PollAcknowledgement", "Acknowledgement"),
+}
+
+
 def test_wsdl_loads_in_zeep_with_both_services(registry: MappingRegistry) -> None:
     zeep = pytest.importorskip("zeep")
     client = zeep.Client(str(ROOT / "wsdl" / "ecase.wsdl"))
@@ -513,7 +527,7 @@ def test_wsdl_loads_in_zeep_with_both_services(registry: MappingRegistry) -> Non
         by_direction.setdefault(direction, []).append(operation)
     assert sorted(gateway._operations) == sorted(by_direction["inbound"])
     assert sorted(platform._operations) == sorted(
-        by_direction["outbound"] + by_direction["query_request"]
+        by_direction["outbound"] + by_direction["query_request"] + list(POLLING)
     )
     for binding_name, operations in [
         ("PlusBinding", gateway._operations),
@@ -529,6 +543,12 @@ def test_wsdl_loads_in_zeep_with_both_services(registry: MappingRegistry) -> Non
                 for h in ("client", "service", "userId", "id", "protocolVersion")
             ]
             assert set(op.faults) == {"Fault"}
+            if name in POLLING:
+                # Protocol operations of poll-only institutions: no business message type.
+                assert (op.input.body.qname.text, op.output.body.qname.text) == tuple(
+                    f"{{{ECASE}}}{local}" for local in POLLING[name]
+                )
+                continue
             request = registry.by_operation(name, contract="ecase")
             assert op.input.body.qname.text == request.root
             if request.direction == "query_request":

@@ -38,7 +38,7 @@ def _post(client: TestClient, path: str, raw: bytes) -> tuple[int, bytes]:
 
 
 def test_the_platform_hosts_every_ecase_institution(platform: EcasePlatformSim) -> None:
-    assert sorted(platform.institutions) == ["ievp", "prois", "tis"]
+    assert sorted(platform.institutions) == ["ievp", "portal", "prois", "tis"]
 
 
 def test_served_wsdl_names_the_platform_and_its_imports_are_served(
@@ -201,7 +201,7 @@ def test_direct_institution_app(
 
 
 def test_served_simulators(settings: Settings) -> None:
-    assert served_simulators(settings) == ["ecase", "em", "viss"]
+    assert served_simulators(settings) == ["ecase", "dvs", "em", "vraa", "viss"]
 
 
 def test_slow_fault_delays_then_answers(

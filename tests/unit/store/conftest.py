@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from gateway.store import Store, create_store_engine, migrate
-from tests.conftest import postgres_url
+from tests.conftest import SKIP_PG, postgres_schema
 
-SKIP_PG = (
-    "PostgreSQL tests need PLUSGW_TEST_POSTGRES_URL, e.g. "
-    "PLUSGW_TEST_POSTGRES_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test make test"
-)
+__all__ = ["SKIP_PG", "store"]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -27,20 +22,10 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield Store(engine)
         engine.dispose()
         return
-    url = postgres_url()
-    if not url:
-        pytest.skip(SKIP_PG)
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_store_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in url else "?"
-    engine = create_store_engine(f"{url}{sep}options=-csearch_path%3D{schema}")
-    migrate(engine)
-    try:
-        yield Store(engine)
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as url:
+        engine = create_store_engine(url)
+        migrate(engine)
+        try:
+            yield Store(engine)
+        finally:
+            engine.dispose()

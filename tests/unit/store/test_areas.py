@@ -20,6 +20,8 @@ _AREA_OF = {
     "verify": "journal",
     "anchor": "journal",
     "rejections": "journal",
+    # The outbox area's statistics read model, beside outbox.py (as verify.py beside journal.py).
+    "queue_stats": "outbox",
     "health": "health",
 }
 #: Owners of the tables in gateway/store/schema.py (an area's other tables live in its module).

@@ -190,6 +190,7 @@ def test_zero_keeps_a_class_for_ever(store: Store, settings: Settings) -> None:
             "rejected_payload_days": 0,
             "extracts_days": 0,
             "audit_pseudonymise_years": 0,
+            "eservice_requests_days": 0,
         }
     )
     assert (

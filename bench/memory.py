@@ -18,11 +18,13 @@ there to the end. Flows:
 * ``registry``: ``RegistryService.query`` on VIIS for a person of the VISS simulator's
   population (a separate process on loopback): header, signature, SOAP call, verification of
   the answer, mapping, durable audit row.
+* ``eservice``: a portal request (``my_probation_data`` for the simulated client, a fresh
+  identity assertion signed by the simulated platform each time) through the inbound route
+  (both signatures, XSD, access, inbox and request row), then PLUS's answer through the
+  outbound route (scope, usage count, signature, outbox), and every 100 the delivery
+  bookkeeping as in ``outbound``.
 * ``jobs``: the job runner's forced run of ``retention`` (claim, lease, the purge, the run
   row and its journal entry); a run is a "message" here.
-
-An e-service flow is measured once one serves requests (gateway/eservices has tables and
-rules, no request path yet).
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from bench.common import (
     sim_proc,
 )
 
-FLOWS = ("outbound", "inbound", "registry", "jobs")
+FLOWS = ("outbound", "inbound", "registry", "eservice", "jobs")
 OUTBOUND_TYPE = "execution_notification"
 INBOUND_TYPE = "court_ruling"
 BODY = (SAMPLES / OUTBOUND_TYPE / "valid.json").read_bytes()
@@ -90,7 +92,14 @@ def child(flow: str, config: Path, messages: int) -> dict[str, Any]:
     with runtime.engine.connect() as conn:  # what the flow left in the store: proof it ran
         stored = {
             t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
-            for t in ("outbox", "inbox", "journal", "registry_queries", "job_runs")
+            for t in (
+                "outbox",
+                "inbox",
+                "journal",
+                "registry_queries",
+                "eservice_requests",
+                "job_runs",
+            )
             if runtime.engine.dialect.has_table(conn, t)
         }
     runtime.close()
@@ -164,6 +173,44 @@ def _flow(flow: str, runtime: Any, env: BenchEnv) -> Any:
             runtime.registries.query("viis", codes[i % len(codes)], ctx)
 
         return registry
+    if flow == "eservice":
+        from gateway.eservices.portal import PERSONAS, PortalSim
+
+        portal = PortalSim(env.settings)
+        answer = runtime.mappings.get("eservice_answer")
+
+        def eservice(i: int) -> None:
+            canonical = portal.canonical(PERSONAS["client"], "my_probation_data")
+            _, _, payload, header = portal.portal.build(
+                "eservice_request", canonical=canonical, keep_id=True
+            )
+            raw = build_envelope(payload, header.serialize())
+            runtime.routes.inbound(Exchange(direction="in", partner="", endpoint="ecase", raw=raw))
+            request_id = canonical["message_id"]
+            runtime.routes.outbound(
+                Exchange(
+                    direction="out",
+                    partner="",
+                    mapping=answer,
+                    canonical={
+                        "request_id": request_id,
+                        "eservice": "my_probation_data",
+                        "status": "answered",
+                        "notify_e_address": False,
+                        "content": json.dumps({"case": {"status": "active"}}),
+                    },
+                    idempotency_key=f"eservice-answer:{request_id}",
+                    correlation_id=request_id,
+                )
+            )
+            if i % 100 == 0:
+                rows = runtime.store.outbox.claim_due("memory", 200, 60)
+                runtime.store.outbox.mark_delivered_many(
+                    [(r, {"Status": "ACCEPTED"}) for r in rows], "memory"
+                )
+                portal.portal.records.reset()
+
+        return eservice
     if flow == "jobs":
         from gateway.jobs import JobRunner
 

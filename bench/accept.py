@@ -2,7 +2,7 @@
 floors that use one and N cores, both directions, SQLite and PostgreSQL, in one run.
 
     .venv/bin/python -m bench.accept [--seconds 20] [--workers 2] [--clients 8]
-        [--backends sqlite,postgres] [--postgres URL]
+        [--backends sqlite,postgres] [--postgres URL] [--client raw|httpx]
 
 For each backend, one store (a temp SQLite file, or a throwaway PostgreSQL schema):
 
@@ -15,7 +15,10 @@ For each backend, one store (a temp SQLite file, or a throwaway PostgreSQL schem
 * **HTTP xW** (W = 1 and ``--workers``): ``plus-gateway serve`` with ``api.workers: W``
   (gateway/workers.py), delivery off, ``--clients`` closed-loop keep-alive clients in this
   process (``bench.run.http_load``), ``POST /v1/outbound/execution_notification`` then
-  ``POST /soap/ecase`` with pre-signed court rulings.
+  ``POST /soap/ecase`` with pre-signed court rulings. The clients are ``--client raw`` by
+  default (``bench.run.RawHttp``: prepared bytes on a keep-alive socket), so that the load
+  generator takes as little as it can of the cores the server is to use; ``--client httpx``
+  is the client of the earlier runs.
 
 Ratios from the same run: HTTP xW / HTTP x1 (target >= 2 on 2 cores) and HTTP xW / floor xW
 (target >= 0.8). The client threads share the machine's cores with the server (measured:
@@ -51,6 +54,7 @@ from bench.common import (
     tree_cpu_seconds,
 )
 from bench.run import (
+    CLIENTS,
     INBOUND_TYPE,
     OUTBOUND_TYPE,
     build_envelopes,
@@ -167,6 +171,7 @@ def http_phase(
     seconds: float,
     warmup: float,
     envelopes: list[bytes],
+    client: str = "raw",
 ) -> dict[str, Any]:
     """``serve`` with ``api.workers``, outbound then inbound load."""
     name = f"http-w{workers}-{uuid.uuid4().hex[:4]}"
@@ -193,6 +198,7 @@ def http_phase(
             seconds=seconds,
             warmup=warmup,
             expect=202,
+            client=client,
         )
         inn = http_load(
             server,  # type: ignore[arg-type]
@@ -202,6 +208,7 @@ def http_phase(
             seconds=seconds,
             warmup=warmup,
             expect=200,
+            client=client,
         )
     finally:
         proc.stop()
@@ -297,6 +304,7 @@ def backend_run(
                 seconds=args.seconds,
                 warmup=args.warmup,
                 envelopes=envelopes,
+                client=args.client,
             )
             h = result["http"][f"x{w}"]
             print(
@@ -364,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--clients", type=int, default=8)
+    p.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="raw",
+        help="load generator: raw (bench.run.RawHttp, a few tens of us per request; default) "
+        "or httpx (0.5-1 ms of the shared cores per request, the earlier runs' client)",
+    )
     p.add_argument("--backends", default="sqlite,postgres")
     p.add_argument("--postgres", default=os.environ.get("PLUSGW_TEST_POSTGRES_URL"))
     p.add_argument("--output", type=Path, default=RESULTS / "accept.json")

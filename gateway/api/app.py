@@ -410,6 +410,26 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             return _error(404, "NOT_FOUND", f"no SOAP service at /soap/{endpoint}")
         return Response(document, media_type="text/xml; charset=utf-8")
 
+    def receipt(done: Exchange) -> bytes:
+        # Run in a worker thread: signing the receipt costs about a millisecond, which on
+        # the event loop would hold up every other request meanwhile.
+        assert done.mapping is not None and done.partner_message_id is not None
+        return build_ack(
+            done.mapping.root.split("}")[0].lstrip("{"),
+            message_id=done.partner_message_id,
+            status="ACCEPTED" if done.created else "DUPLICATE",
+            reference=done.message_id,
+            # X-Road style: the answer carries the request's header blocks back.
+            header=done.header.serialize() if done.header else None,
+            # A signed receipt: the sender can prove what the gateway accepted.
+            signer=runtime.signer,
+        )
+
+    def refuse(exchange: Exchange, exc: GatewayError) -> bytes:
+        _journal_rejection(runtime, exchange, exc)
+        # A signed receipt of the refusal (c:ErrorDetail signed with the gateway's key).
+        return build_fault(exc, runtime.signer)
+
     @app.post(
         "/soap/{endpoint}",
         tags=["soap"],
@@ -447,16 +467,11 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             exchange = await run_in_threadpool(runtime.routes.inbound, exchange)
         except GatewayError as exc:
             exc.bind(partner=exchange.partner or None, operation=exchange.operation)
-            await run_in_threadpool(_journal_rejection, runtime, exchange, exc)
+            fault = await run_in_threadpool(refuse, exchange, exc)
             # SOAP 1.1 answers faults with 500; a wrong media type is an HTTP-level 415.
             status = 415 if isinstance(exc, SoapContentTypeError) else 500
-            # A signed receipt of the refusal (c:ErrorDetail signed with the gateway's key).
-            return Response(
-                build_fault(exc, runtime.signer),
-                status_code=status,
-                media_type="text/xml; charset=utf-8",
-            )
-        assert exchange.mapping is not None and exchange.partner_message_id is not None
+            return Response(fault, status_code=status, media_type="text/xml; charset=utf-8")
+        assert exchange.mapping is not None
         structlog.contextvars.bind_contextvars(
             message_id=exchange.message_id, correlation_id=exchange.correlation_id
         )
@@ -472,16 +487,7 @@ def create_app(runtime: Runtime, worker: DeliveryWorker | None = None) -> FastAP
             and is_urgent(exchange.mapping, exchange.canonical)
         ):
             worker.wake()  # a monitoring violation must not wait for the poll interval
-        ack = build_ack(
-            exchange.mapping.root.split("}")[0].lstrip("{"),
-            message_id=exchange.partner_message_id,
-            status="ACCEPTED" if exchange.created else "DUPLICATE",
-            reference=exchange.message_id,
-            # X-Road style: the answer carries the request's header blocks back.
-            header=exchange.header.serialize() if exchange.header else None,
-            # A signed receipt: the sender can prove what the gateway accepted.
-            signer=runtime.signer,
-        )
+        ack = await run_in_threadpool(receipt, exchange)
         return Response(ack, media_type="text/xml; charset=utf-8")
 
     @app.get(

@@ -28,7 +28,7 @@ from lxml import etree
 from gateway.config import Settings
 from gateway.errors import BadInputError, GatewayError, RoutingError
 from gateway.mapping import MappingRegistry, MessageMapping
-from gateway.xml import XmlLimits, parse_xml
+from gateway.xml import SchemaRegistry, XmlLimits, parse_xml
 
 __all__ = [
     "Case",
@@ -188,13 +188,24 @@ class ContractModel:
                 return name
         return ""
 
-    def schema(self, mapping: MessageMapping) -> xmlschema.XMLSchema:
-        """The ``xmlschema`` of a mapping's XSD (compiled once)."""
-        found = self._schemas.get(mapping.schema)
+    def schema(self, mapping: MessageMapping | str) -> xmlschema.XMLSchema:
+        """The ``xmlschema`` of a mapping's XSD, or of an XSD by its path under ``xsd/``
+        (compiled once)."""
+        name = mapping if isinstance(mapping, str) else mapping.schema
+        found = self._schemas.get(name)
         if found is None:
-            found = xmlschema.XMLSchema(str(self.xsd_root / mapping.schema))
-            self._schemas[mapping.schema] = found
+            found = xmlschema.XMLSchema(str(self.xsd_root / name))
+            self._schemas[name] = found
         return found
+
+    @cached_property
+    def header_schemas(self) -> SchemaRegistry:
+        """The gateway's own schema registry, for reading E-case header blocks."""
+        return SchemaRegistry(self.settings.paths.xsd)
+
+    def mapping_of_root(self, tag: str) -> MessageMapping | None:
+        """The E-case message type whose payload element is ``tag`` (Clark notation)."""
+        return next((m for m in self.ecase_mappings() if m.root == tag), None)
 
     def valid_canonical(self, mapping: MessageMapping) -> dict[str, Any]:
         """A fresh copy of the type's valid sample as canonical JSON (valid.json or .xml)."""

@@ -16,6 +16,7 @@ import argparse
 import sys
 import tempfile
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,7 @@ def build_modes(
 ) -> list[Any]:
     """The mode objects for the options, sharing one contract and one transport per URL."""
     from gateway.harness.cases import ContractModel
+    from gateway.harness.environment import hold_for_poll
     from gateway.harness.gatewaymode import GatewayMode
     from gateway.harness.localapi import LocalApiMode
     from gateway.harness.partner import PartnerMode
@@ -191,7 +193,7 @@ def build_modes(
         cfg = settings.institution(name)
         member = parse_identifier(cfg.member, service=False, key=f"institutions.{name}.member")
         sim = settings.simulators.get(name)
-        if "partner" in wanted and (cfg.receives or cfg.answers):
+        if "partner" in wanted and (cfg.receives or cfg.answers or cfg.delivery_mode == "poll"):
             sign = SigningKey.from_files(
                 args.sign_key or Path(settings.signing.key),
                 args.sign_cert or Path(settings.signing.certificate),
@@ -213,6 +215,7 @@ def build_modes(
                     id_prefix="PLUS",
                     answer_within=getattr(args, "answer_within", None)
                     or settings.timeouts(name)[1],
+                    holder=partial(hold_for_poll, env, name) if env is not None else None,
                 )
             )
         if "gateway" in wanted and cfg.sends:

@@ -95,8 +95,9 @@ def _serve(app: Any, port: int) -> uvicorn.Server:
     return server
 
 
-def sim_settings(config: Path | str | None, workdir: Path) -> Settings:
-    """Settings from ``config`` with generated keys, a temp database and free ports."""
+def sim_settings(config: Path | str | None, workdir: Path, **changes: Any) -> Settings:
+    """Settings from ``config`` with generated keys, a temp database and free ports;
+    ``changes`` are merged last (a test's variant: an institution made poll-only, say)."""
     config_path = Path(config or "config.yaml")
     if not config_path.is_file():
         raise ConfigError(f"config file not found: {config_path}")
@@ -165,7 +166,7 @@ def sim_settings(config: Path | str | None, workdir: Path) -> Settings:
         "registries": {"trust": {"certificates": [str(keys / "viss-sim-cert.pem")]}},
         "logging": {"environment": "production", "level": "WARNING"},
     }
-    return load_settings(config_path, **deep_merge(data, overrides))
+    return load_settings(config_path, **deep_merge(deep_merge(data, overrides), changes))
 
 
 def _rekey(value: Any, folder: str, keys: Path, pairs: set[str]) -> Any:
@@ -268,6 +269,28 @@ def _send_as_sender(
     except GatewayError:
         return False  # already there (an earlier run on the same database), or refused
     return True
+
+
+def hold_for_poll(env: SimEnvironment, institution: str) -> list[str]:
+    """Have a poll-only simulated institution hold one valid message of each type it sends
+    (fresh ids, content prepared as for a send); their ids."""
+    from gateway.harness.cases import ContractModel
+
+    contract = ContractModel(env.settings)
+    sim = env.institution_sim(institution)
+    held = []
+    for message_type in env.settings.institution(institution).sends:
+        mapping = contract.mappings.get(message_type)
+        try:
+            data = contract.valid_canonical(mapping)
+        except FileNotFoundError:
+            continue
+        message_id = f"{institution.upper()}-H-{uuid.uuid4().hex[:16]}"
+        if "." not in mapping.partner_message_id:
+            data[mapping.partner_message_id] = message_id
+        prepare(env.preparers, data, message_id)
+        held.append(sim.hold(message_type, canonical=data, keep_id=True))
+    return held
 
 
 def _seed_replies(env: SimEnvironment) -> None:

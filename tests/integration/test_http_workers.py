@@ -180,3 +180,44 @@ def test_sigkill_of_the_primary_takes_its_http_worker_down_and_loses_nothing(
         assert_case_order(snap, accepted)
     finally:
         gateway.stop()
+
+
+def test_a_killed_http_worker_is_replaced_and_the_gateway_keeps_accepting(
+    tmp_path: Path, keys_dir: Path, sim: tuple[Proc, int]
+) -> None:
+    simulator, sim_port = sim
+    config = write_config(
+        tmp_path,
+        keys_dir,
+        f"sqlite:///{tmp_path}/gateway.db",
+        sim_port=sim_port,
+        api={"workers": 2},
+        logging={"level": "INFO"},
+    )
+    gateway = gateway_proc(config, tmp_path)
+    gateway.start()
+    try:
+        first = wait_listening_worker(gateway)
+        os.kill(first, signal.SIGKILL)
+        assert gone(first, 30)
+        # The primary's monitor notices within a second or two and spawns another worker,
+        # which serves once it has loaded its runtime.
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            pids = [p for p in http_workers(gateway) if p != first]
+            if pids and f"Started server process [{pids[0]}]" in gateway.log.read_text():
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no new HTTP worker:\n{gateway.log.read_text()[-3000:]}")
+        second = pids[0]
+        log = gateway.log.read_text()
+        assert "http worker died; starting another" in log
+        assert f'"pid": {first}' in log and f'"pid": {second}' in log
+        # The gateway accepts again on the shared socket (whichever process the kernel
+        # hands a connection), and what it accepts is delivered, each case in order.
+        accepted = post_many(gateway.url, per_case=3)
+        snap = wait_received(simulator, {m for _, m in accepted}, timeout=120)
+        assert_case_order(snap, accepted)
+    finally:
+        gateway.stop()

@@ -13,6 +13,7 @@ import requests
 from gateway.channels.header import HeaderProfile, XRoadHeader, parse_identifier
 from gateway.channels.institutions import Directory, Institution
 from gateway.config import EcaseSettings, Settings
+from gateway.errors import ConfigError
 from gateway.ns import ECASE_HEADER
 from gateway.soap.client import PartnerClient
 from gateway.soap.wsdl import served_wsdl
@@ -53,6 +54,22 @@ class Channels:
                 operation_timeout=operation,
                 session=session,
             )
+        self._check_poll_operations(settings)
+
+    def _check_poll_operations(self, settings: Settings) -> None:
+        """A poll-only institution's operations must be the contract's: said at start, not at
+        the first poll hours later."""
+        for name, cfg in settings.institutions.items():
+            if cfg.delivery_mode != "poll" or cfg.poll is None:
+                continue
+            client = self.client_for(name)
+            for key in ("operation", "acknowledge"):
+                operation = getattr(cfg.poll, key)
+                if not client.has_operation(operation):
+                    raise ConfigError(
+                        f"institutions.{name}.poll.{key}: {operation!r} is not an operation "
+                        f"of {self.ecase.wsdl}"
+                    )
 
     def endpoint_of(self, institution: str) -> str:
         """The endpoint ``institution`` is reached at: ``ecase`` (the platform, shared by every

@@ -120,6 +120,14 @@ class PartnerClient:
             raise ConfigError(f"partners.{partner}.wsdl: cannot load {wsdl}: {exc}") from exc
         self.binding = self.service._binding
 
+    def has_operation(self, operation: str) -> bool:
+        """Whether the WSDL's binding has ``operation``."""
+        try:
+            self.binding.get(operation)
+        except ValueError:
+            return False
+        return True
+
     def _post(
         self, operation: str, envelope: bytes, message_id: str | None
     ) -> tuple[Any, requests.Response, dict[str, Any]]:

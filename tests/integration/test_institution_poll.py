@@ -275,13 +275,3 @@ def test_a_message_of_another_sender_in_the_batch_is_refused(live: Live) -> None
     assert [i["partner_message_id"] for i in inbox(live)] == [own]
     outcome_of = {o["message_id"]: o["code"] for o in polls(live)["outcomes"]}
     assert outcome_of == {foreign: "ECASE_SENDER_MISMATCH", own: None}
-
-
-def test_an_operation_the_contract_lacks_fails_the_run_for_good(
-    tmp_path: Path, keys_dir: Path
-) -> None:
-    settings = poll_only(tmp_path, keys_dir, operation="PollEverything")
-    with running(settings, seed=False) as live:
-        outcome = runner(live, live.runtime, "a").tick(JOB, slot())
-        assert outcome is not None and outcome.status == "failed", outcome
-        assert outcome.error_code == "CONFIG_INVALID" and "PollEverything" in (outcome.error or "")

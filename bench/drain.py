@@ -24,6 +24,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -182,8 +186,10 @@ def outage(
     posters: int,
     latency: float,
     probe: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
-    """Queue ``messages`` over ``cases`` while the platform is down, then time the drain."""
+    """Queue ``messages`` over ``cases`` while the platform is down, then time the drain
+    (``profile``: a folder for py-spy's GIL samples of the gateway during the drain)."""
     tag = uuid.uuid4().hex[:6]
     config = _config(env, f"drain-{tag}", concurrency=concurrency, probe=probe)
     gateway = gateway_proc(config, f"drain-{tag}")
@@ -197,10 +203,14 @@ def outage(
     ready = httpx.get(f"{gateway.url}/ready", timeout=30).json()
     breaker = ready["checks"]["delivery_partners"]["partners"][INSTITUTION]
     before = _stats(gateway)
+    spy = _profiler(gateway, profile / f"profile-drain-c{concurrency}.txt") if profile else None
     _fault(sim, "slow", latency)  # back, answering in `latency`
     gw0, sim0 = gateway.cpu_seconds(), sim.cpu_seconds()
     seconds, snap = _wait_all(gateway, sim, len(accepted), timeout=max(600.0, messages / 5))
     gw_cpu, sim_cpu = gateway.cpu_seconds() - gw0, sim.cpu_seconds() - sim0
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes what it sampled and exits
+        spy.wait(timeout=60)
     after = _stats(gateway)
     gateway.stop()
     ids = [r["message_id"] for r in snap["received"]]
@@ -226,6 +236,23 @@ def outage(
     }
 
 
+def _profiler(gateway: Proc, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy on the gateway (GIL-holding samples, raw stacks) until told to stop."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        print("  (py-spy not found; pip install py-spy to profile)", file=sys.stderr)
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            *(spy, "record", "--pid", str(gateway.pid), "--gil", "--nonblocking"),
+            *("--rate", "250", "--format", "raw", "--output", str(out)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run both phases and print / save the figures."""
     parser = argparse.ArgumentParser(prog="bench.drain")
@@ -241,9 +268,18 @@ def main(argv: list[str] | None = None) -> None:
         default=1.0,
         help="seconds between trial messages while down (breaker reset_timeout; default 10)",
     )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        help="folder for py-spy profiles of the gateway during each drain (py-spy installed)",
+    )
     args = parser.parse_args(argv)
     quiet_logging()
-    out: dict[str, Any] = {"machine": machine(), "args": vars(args)}
+    out: dict[str, Any] = {
+        "machine": machine(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+    }
     with tempfile.TemporaryDirectory() as d:
         env = make_env(Path(d))
         sim = sim_proc(env.config, "ecase", "drain-sim")
@@ -266,6 +302,7 @@ def main(argv: list[str] | None = None) -> None:
                 messages=args.messages,
                 cases=args.cases,
                 concurrency=args.concurrency,
+                profile=args.profile,
                 **common,
             )
             print("outage", out["outage"], flush=True)

@@ -36,6 +36,7 @@ from sqlalchemy import (
     Table,
     delete,
     exists,
+    func,
     insert,
     select,
 )
@@ -77,10 +78,14 @@ def _totals(conn: Connection) -> tuple[int, Counter[str]]:
 
 
 def _partners_after(conn: Connection, after: int, upto: int | None = None) -> Counter[str]:
-    query = select(outbox.c.partner).where(outbox.c.id > after)
+    # Counted by the database: the rows after the checkpoint are a day's, or every row of a
+    # store no retention run has checkpointed yet.
+    query = select(outbox.c.partner, func.count()).where(outbox.c.id > after)
     if upto is not None:
         query = query.where(outbox.c.id <= upto)
-    return Counter(partner for (partner,) in conn.execute(query))
+    return Counter(
+        {partner: int(n) for partner, n in conn.execute(query.group_by(outbox.c.partner))}
+    )
 
 
 def checkpoint_in(conn: Connection, *, settled: timedelta = timedelta(hours=1)) -> int:
@@ -150,22 +155,31 @@ def stats(db: Database, *, window: timedelta = timedelta(minutes=5)) -> dict[str
     with conn:
         upto, rows = _totals(conn)
         rows.update(_partners_after(conn, upto))
+        # Aggregated by the database: a backlog of many thousands of rows (an outage) must
+        # not be read row by row into Python on every operator's poll.
         not_delivered: Counter[tuple[str, str]] = Counter()
         oldest: dict[str, datetime] = {}
-        dead_recent: Counter[str] = Counter()
         for status in NOT_DELIVERED:
-            for partner, created_at, updated_at in conn.execute(
-                select(outbox.c.partner, outbox.c.created_at, outbox.c.updated_at).where(
-                    outbox.c.status == status
-                )
+            for partner, n, first in conn.execute(
+                select(outbox.c.partner, func.count(), func.min(outbox.c.created_at))
+                .where(outbox.c.status == status)
+                .group_by(outbox.c.partner)
             ):
-                not_delivered[(partner, status)] += 1
-                if status in _LIVE:
-                    created = _aware(created_at)
+                not_delivered[(partner, status)] += n
+                if status in _LIVE and first is not None:
+                    created = _aware(first)
                     if partner not in oldest or created < oldest[partner]:
                         oldest[partner] = created
-                if status == "dead" and _aware(updated_at) >= since:
-                    dead_recent[partner] += 1
+        dead_recent: Counter[str] = Counter(
+            {
+                partner: n
+                for partner, n in conn.execute(
+                    select(outbox.c.partner, func.count())
+                    .where(outbox.c.status == "dead", outbox.c.updated_at >= since)
+                    .group_by(outbox.c.partner)
+                )
+            }
+        )
         for partner, total in sorted(rows.items()):
             e = entry(partner)
             others = 0
@@ -179,21 +193,32 @@ def stats(db: Database, *, window: timedelta = timedelta(minutes=5)) -> dict[str
             e["depth"] = sum(e["counts"].get(s, 0) for s in _LIVE)
             if partner in oldest:
                 e["oldest_age_seconds"] = (now - oldest[partner]).total_seconds()
-        held_rows = conn.execute(
-            select(outbox.c.partner).where(
-                outbox.c.status == "pending", outbox.c.ordering_key.is_not(None), held
+        # Only a partner with a dead letter can hold messages behind one: the usual case (no
+        # dead letters) then costs no probe per waiting row.
+        with_dead = sorted(p for (p, status), n in not_delivered.items() if status == "dead" and n)
+        if with_dead:
+            held_rows = conn.execute(
+                select(outbox.c.partner, func.count())
+                .where(
+                    outbox.c.partner.in_(with_dead),
+                    outbox.c.status == "pending",
+                    outbox.c.ordering_key.is_not(None),
+                    held,
+                )
+                .group_by(outbox.c.partner)
             )
-        )
-        for partner, n in Counter(p for (p,) in held_rows).items():
-            entry(partner)["held_by_dead"] = n
+            for partner, n in held_rows:
+                entry(partner)["held_by_dead"] = n
         for column, key in (
             (outbox.c.delivered_at, "delivered_per_minute"),
             (outbox.c.created_at, "accepted_per_minute"),
         ):
-            recent = Counter(
-                p for (p,) in conn.execute(select(outbox.c.partner).where(column >= since))
+            recent = conn.execute(
+                select(outbox.c.partner, func.count())
+                .where(column >= since)
+                .group_by(outbox.c.partner)
             )
-            for partner, n in recent.items():
+            for partner, n in recent:
                 entry(partner)[key] = round(n / minutes, 2)
         for partner, n in dead_recent.items():
             entry(partner)["dead_per_minute"] = round(n / minutes, 2)

@@ -18,6 +18,7 @@ from gateway.harness.partner import POLL_CASES
 from gateway.harness.report import Run
 from gateway.soap.envelope import build_envelope
 from tests.conftest import ROOT
+from tests.integration.test_harness import _args as harness_args
 
 pytestmark = pytest.mark.integration
 
@@ -25,27 +26,8 @@ POLL_ONLY = {"ievp": {"delivery_mode": "poll", "poll": {"max_messages": 3}}}
 
 
 def _args(**kw: Any) -> argparse.Namespace:
-    base: dict[str, Any] = {
-        "config": str(ROOT / "config.yaml"),
-        "mode": "partner",
-        "sim": False,
-        "url": None,
-        "institution": ["ievp"],
-        "sign_key": None,
-        "sign_cert": None,
-        "peer_cert": None,
-        "peer_ca": None,
-        "tls_cert": None,
-        "tls_key": None,
-        "tls_ca": None,
-        "insecure": False,
-        "timeout": 10.0,
-        "connect_timeout": 3.0,
-        "answer_within": None,
-        "no_progress": True,
-    }
-    base.update(kw)
-    return argparse.Namespace(**base)
+    """The harness options of test_harness, for partner mode against IeVP IS."""
+    return harness_args(**{"mode": "partner", "institution": ["ievp"], **kw})
 
 
 @pytest.fixture(scope="module")

@@ -156,10 +156,8 @@ def test_two_processes_accept_deliver_in_order_and_stop_gracefully(
         gateway.stop()
 
 
-def test_sigkill_of_the_primary_takes_its_http_worker_down_and_loses_nothing(
-    tmp_path: Path, keys_dir: Path, sim: tuple[Proc, int]
-) -> None:
-    simulator, sim_port = sim
+def two_process_gateway(tmp_path: Path, keys_dir: Path, sim_port: int) -> Proc:
+    """A started gateway with one HTTP worker beside its primary, on SQLite."""
     config = write_config(
         tmp_path,
         keys_dir,
@@ -170,6 +168,14 @@ def test_sigkill_of_the_primary_takes_its_http_worker_down_and_loses_nothing(
     )
     gateway = gateway_proc(config, tmp_path)
     gateway.start()
+    return gateway
+
+
+def test_sigkill_of_the_primary_takes_its_http_worker_down_and_loses_nothing(
+    tmp_path: Path, keys_dir: Path, sim: tuple[Proc, int]
+) -> None:
+    simulator, sim_port = sim
+    gateway = two_process_gateway(tmp_path, keys_dir, sim_port)
     try:
         worker = wait_listening_worker(gateway)
         accepted = post_many(gateway.url, per_case=5)
@@ -186,16 +192,7 @@ def test_a_killed_http_worker_is_replaced_and_the_gateway_keeps_accepting(
     tmp_path: Path, keys_dir: Path, sim: tuple[Proc, int]
 ) -> None:
     simulator, sim_port = sim
-    config = write_config(
-        tmp_path,
-        keys_dir,
-        f"sqlite:///{tmp_path}/gateway.db",
-        sim_port=sim_port,
-        api={"workers": 2},
-        logging={"level": "INFO"},
-    )
-    gateway = gateway_proc(config, tmp_path)
-    gateway.start()
+    gateway = two_process_gateway(tmp_path, keys_dir, sim_port)
     try:
         first = wait_listening_worker(gateway)
         os.kill(first, signal.SIGKILL)

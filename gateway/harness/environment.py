@@ -81,7 +81,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve(app: Any, port: int) -> uvicorn.Server:
+def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
@@ -92,7 +92,17 @@ def _serve(app: Any, port: int) -> uvicorn.Server:
         if time.monotonic() > deadline or not thread.is_alive():
             raise ConfigError(f"a harness server on port {port} did not start")
         time.sleep(0.02)
-    return server
+    return server, thread
+
+
+def _stop(servers: list[tuple[uvicorn.Server, threading.Thread]], timeout: float = 10.0) -> None:
+    """Ask every server to exit, then wait for them: a server still shutting down after the
+    environment is gone would log into whatever runs next in this process."""
+    for server, _ in servers:
+        server.should_exit = True
+    deadline = time.monotonic() + timeout
+    for _, thread in servers:
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def sim_settings(config: Path | str | None, workdir: Path, **changes: Any) -> Settings:
@@ -358,6 +368,5 @@ def sim_environment(settings: Settings, *, seed: bool = True) -> Iterator[SimEnv
         yield env
     finally:
         worker.stop()
-        for server in servers:
-            server.should_exit = True
+        _stop(servers)
         runtime.close()

@@ -169,11 +169,13 @@ def test_a_dead_instances_run_is_taken_over_after_its_lease(
     functions, calls = recorder()
     a = runner_factory(functions, owner="a", often=EVERY_SECOND)
     b = runner_factory(functions, owner="b", often=EVERY_SECOND)
-    # Instance a claimed a period and died before running it.
-    claim = a.runs.claim("often", "2026-10-05T14:05:07Z", owner="a", lease=timedelta(seconds=0.3))
+    # Instance a claimed a period and died before running it. The lease is long, and its end
+    # is moved to now by hand, so that a slow machine cannot end it before the first sweep.
+    claim = a.runs.claim("often", "2026-10-05T14:05:07Z", owner="a", lease=timedelta(minutes=10))
     assert claim is not None
     assert b.sweep() == []  # the lease still holds
-    time.sleep(0.4)
+    with store.db.transaction() as conn:
+        conn.execute(update(job_runs).values(lease_until=utcnow() - timedelta(seconds=1)))
     (outcome,) = b.sweep()
     assert outcome.status == "succeeded" and outcome.attempt == 2
     assert calls == {"2026-10-05T14:05:07Z": 1}

@@ -40,7 +40,7 @@ from gateway.api import create_app
 from gateway.delivery import DeliveryWorker
 from gateway.eservices.portal import PortalSim
 from gateway.runtime import Runtime
-from gateway.server import start_app_thread
+from gateway.server import start_app_thread, stop_app_threads
 from gateway.sim import EcasePlatformSim, create_platform_app
 
 
@@ -146,8 +146,7 @@ def run(requests: int) -> dict[str, Any]:
         finally:
             stub.stop.set()
             worker.stop()
-            api_server.should_exit = True
-            sim_server.should_exit = True
+            stop_app_threads(api_server, sim_server)
             runtime.close()
         # The stub may see a request before the portal has the gateway's acknowledgement
         # (the request is committed first): then its share is nil, not negative.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 
 import structlog
 import uvicorn
@@ -22,7 +23,13 @@ from gateway.sim import served_simulators, simulator_app, simulator_url
 from gateway.store.anchor import AnchorLoop
 from gateway.workers import HttpWorkers
 
-__all__ = ["serve", "serve_simulator", "start_app_thread", "start_simulator_thread"]
+__all__ = [
+    "serve",
+    "serve_simulator",
+    "start_app_thread",
+    "start_simulator_thread",
+    "stop_app_threads",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -47,18 +54,42 @@ def start_simulator_thread(settings: Settings, partner: str) -> uvicorn.Server:
     return start_app_thread(app, host, port, partner)
 
 
-def start_app_thread(app: object, host: str, port: int, name: str) -> uvicorn.Server:
-    """Serve ``app`` on ``host:port`` in a background thread; returns once it listens."""
+#: The thread serving each server started by :func:`start_app_thread` (for the stop's wait).
+_THREADS: weakref.WeakKeyDictionary[uvicorn.Server, threading.Thread] = weakref.WeakKeyDictionary()
+
+
+def start_app_thread(
+    app: object, host: str, port: int, name: str, timeout: float = 30.0
+) -> uvicorn.Server:
+    """Serve ``app`` on ``host:port`` in a background thread; returns once it listens.
+
+    Stop it with :func:`stop_app_threads`, which waits until it has shut down.
+    """
     config = _uvicorn_config(app, host, port)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"sim-{name}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + timeout
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
+        time.sleep(0.02)
     if not server.started:
-        raise RuntimeError(f"{name} simulator did not start on {host}:{port}")
+        raise RuntimeError(f"{name} server did not start on {host}:{port}")
+    _THREADS[server] = thread
     return server
+
+
+def stop_app_threads(*servers: uvicorn.Server | None, timeout: float = 10.0) -> None:
+    """Ask every server to exit, then wait (together, up to ``timeout`` s) until each has
+    shut down: a server still shutting down afterwards would log into whatever runs next in
+    the process (a test's captured output, say)."""
+    started = [s for s in servers if s is not None]
+    for server in started:
+        server.should_exit = True
+    deadline = time.monotonic() + timeout
+    for server in started:
+        thread = _THREADS.get(server)
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def serve_simulator(settings: Settings, partner: str) -> None:

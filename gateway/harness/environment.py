@@ -12,8 +12,6 @@ simulated institutions, so replies route as they do in production.
 from __future__ import annotations
 
 import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 import yaml
 
 from gateway.config import Settings, deep_merge, load_settings
@@ -79,30 +76,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _serve(app: Any, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True, name=f"harness-{port}")
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise ConfigError(f"a harness server on port {port} did not start")
-        time.sleep(0.02)
-    return server, thread
-
-
-def _stop(servers: list[tuple[uvicorn.Server, threading.Thread]], timeout: float = 10.0) -> None:
-    """Ask every server to exit, then wait for them: a server still shutting down after the
-    environment is gone would log into whatever runs next in this process."""
-    for server, _ in servers:
-        server.should_exit = True
-    deadline = time.monotonic() + timeout
-    for _, thread in servers:
-        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def sim_settings(config: Path | str | None, workdir: Path, **changes: Any) -> Settings:
@@ -333,6 +306,7 @@ def sim_environment(settings: Settings, *, seed: bool = True) -> Iterator[SimEnv
     from gateway.api import create_app
     from gateway.delivery import DeliveryWorker
     from gateway.runtime import Runtime
+    from gateway.server import start_app_thread, stop_app_threads
     from gateway.sim import (
         EcasePlatformSim,
         InstitutionSim,
@@ -342,17 +316,24 @@ def sim_environment(settings: Settings, *, seed: bool = True) -> Iterator[SimEnv
     from gateway.sim.platform import simulated_institutions
 
     platform = EcasePlatformSim(settings)
+
+    def serve(app: Any, port: int, name: str) -> Any:
+        try:
+            return start_app_thread(app, "127.0.0.1", port, f"harness-{name}")
+        except RuntimeError as exc:  # a port taken meanwhile: the run cannot start
+            raise ConfigError(str(exc)) from exc
+
     direct = {
         name: InstitutionSim(settings, name, platform.contract)
         for name in simulated_institutions(settings, "direct")
     }
-    servers = [_serve(create_platform_app(platform), settings.simulators["ecase"].port)]
-    for sim in direct.values():
-        servers.append(_serve(create_institution_app(sim), sim.sim.port))
+    servers = [serve(create_platform_app(platform), settings.simulators["ecase"].port, "ecase")]
+    for name, sim in direct.items():
+        servers.append(serve(create_institution_app(sim), sim.sim.port, name))
     runtime = Runtime(settings)
     worker = DeliveryWorker(runtime)
     worker.start()
-    servers.append(_serve(create_app(runtime, worker), settings.api.port))
+    servers.append(serve(create_app(runtime, worker), settings.api.port, "gateway"))
     env = SimEnvironment(
         settings=settings,
         gateway_url=f"http://127.0.0.1:{settings.api.port}",
@@ -368,5 +349,5 @@ def sim_environment(settings: Settings, *, seed: bool = True) -> Iterator[SimEnv
         yield env
     finally:
         worker.stop()
-        _stop(servers)
+        stop_app_threads(*servers)
         runtime.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from gateway.api import create_app
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
 from gateway.runtime import Runtime
+from gateway.server import start_app_thread, stop_app_threads
 from gateway.sim import (
     EcasePlatformSim,
     InstitutionSim,
@@ -28,18 +28,9 @@ from tests.conftest import build_settings, seed_answered_requests
 
 
 def serve_in_thread(app: Any, port: int) -> uvicorn.Server:
-    """Start uvicorn on 127.0.0.1:port in a daemon thread and wait until it listens."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"server on port {port} did not start")
-        time.sleep(0.02)
-    return server
+    """Start uvicorn on 127.0.0.1:port in a daemon thread and wait until it listens (stop it
+    with :func:`gateway.server.stop_app_threads`, which waits for its shutdown)."""
+    return start_app_thread(app, "127.0.0.1", port, f"test-{port}")
 
 
 @dataclass
@@ -124,9 +115,9 @@ def running(settings: Settings, *, sim: bool = True, seed: bool = True) -> Itera
     finally:
         http.close()
         worker.stop()
-        gw_server.should_exit = True
+        stop_app_threads(gw_server)
         for server in servers:
-            server.should_exit = True
+            stop_app_threads(server)
         runtime.close()
 
 

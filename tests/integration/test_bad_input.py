@@ -17,6 +17,7 @@ from gateway.channels.ecase import ECASE_HEADER_PROFILE
 from gateway.channels.header import XRoadHeader
 from gateway.config import Settings
 from gateway.ns import COMMON, ECASE, SOAP_ENV
+from gateway.server import stop_app_threads
 from gateway.signing import Signer
 from gateway.soap.envelope import build_envelope
 from gateway.store.schema import inbox, journal, outbox
@@ -251,7 +252,7 @@ def test_oversize_request_refused_before_parsing(
         faultcode, code = fault_of(response)
         assert faultcode.endswith("Client") and code == "XML_TOO_LARGE"
     finally:
-        server.should_exit = True
+        stop_app_threads(server)
         runtime.close()
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from gateway.cli import main
 from gateway.mapping.spec import load_classifier
+from gateway.server import stop_app_threads
 from gateway.sim.classifiers import ClassifierCatalogue, create_classifiers_router
 from gateway.store import create_store_engine
 from gateway.store.schema import journal
@@ -109,7 +110,7 @@ def service_for(tmp_path: Path) -> Iterator[Callable[[str], Service]]:
 
     yield start
     for server in servers:
-        server.should_exit = True
+        stop_app_threads(server)
 
 
 @pytest.fixture

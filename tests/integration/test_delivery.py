@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from gateway.cli import build_parser
 from gateway.config import Settings
 from gateway.delivery.operator import queue_command
+from gateway.server import stop_app_threads
 from gateway.sim import create_platform_app
 from tests.conftest import free_port, sample_json
 from tests.integration.conftest import Live, running, serve_in_thread
@@ -178,7 +179,7 @@ def test_push_mode_delivers_inbox_in_order_with_retries(
             statuses = [e["status"] for e in live.runtime.store.journal.for_message(got[0]["id"])]
             assert statuses.count("push_retry") == 2 and statuses[-1] == "pushed"
     finally:
-        receiver.should_exit = True
+        stop_app_threads(receiver)
 
 
 def test_outage_then_recovery_delivers_everything_in_order(
@@ -218,4 +219,4 @@ def test_outage_then_recovery_delivers_everything_in_order(
             stats = live.runtime.store.outbox.stats()["tis"]
             assert stats["counts"].get("dead", 0) == 0
         finally:
-            sim_server.should_exit = True
+            stop_app_threads(sim_server)

@@ -12,6 +12,7 @@ from gateway.api import create_app
 from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
 from gateway.runtime import Runtime
+from gateway.server import stop_app_threads
 from gateway.sim import EcasePlatformSim, create_platform_app
 from tests.conftest import sample_json, seed_answered_requests
 from tests.integration.conftest import Live, serve_in_thread
@@ -96,9 +97,9 @@ def test_partner_down_then_up(make_settings: Callable[..., Settings]) -> None:
             assert [r.message_id for r in received] == [message_id]
     finally:
         worker.stop()
-        server.should_exit = True
+        stop_app_threads(server)
         if sim_server:
-            sim_server.should_exit = True
+            stop_app_threads(sim_server)
         runtime.close()
 
 
@@ -110,7 +111,7 @@ def test_accepted_messages_survive_a_restart(make_settings: Callable[..., Settin
     gateway = f"http://127.0.0.1:{settings.api.port}"
     with httpx.Client(timeout=10) as http:
         ids = [send(http, gateway) for _ in range(3)]
-    server.should_exit = True
+    stop_app_threads(server)
     runtime.close()
 
     # a new process-worth of runtime over the same database delivers them
@@ -127,5 +128,5 @@ def test_accepted_messages_survive_a_restart(make_settings: Callable[..., Settin
             row = runtime2.store.outbox.get(message_id)
             assert row is not None and row["status"] == "delivered"
     finally:
-        sim_server.should_exit = True
+        stop_app_threads(sim_server)
         runtime2.close()

@@ -41,6 +41,7 @@ import pytest
 
 from gateway.calendar.radicale import RadicaleServer
 from gateway.registries.sim import VissSimulator, create_viss_app
+from gateway.server import stop_app_threads
 from tests.conftest import build_settings, free_port
 from tests.integration.conftest import Live, running, serve_in_thread
 
@@ -106,7 +107,7 @@ def fuzz_live(tmp_path_factory: pytest.TempPathFactory, keys_dir: Path) -> Itera
         with running(settings) as live:
             yield live
     finally:
-        viss.should_exit = True
+        stop_app_threads(viss)
         radicale.stop()
 
 

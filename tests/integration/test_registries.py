@@ -19,6 +19,7 @@ from gateway.registries.contract import REGISTRIES
 from gateway.registries.population import Person
 from gateway.registries.sim import VissSimulator, create_viss_app
 from gateway.runtime import Runtime
+from gateway.server import stop_app_threads
 from tests.conftest import ROOT, build_settings, free_port
 from tests.integration.conftest import serve_in_thread
 
@@ -98,8 +99,8 @@ def viss(tmp_path_factory: pytest.TempPathFactory, keys_dir: Path) -> Iterator[V
         )
     finally:
         http.close()
-        gw_server.should_exit = True
-        sim_server.should_exit = True
+        stop_app_threads(gw_server)
+        stop_app_threads(sim_server)
         runtime.close()
 
 

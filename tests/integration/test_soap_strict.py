@@ -11,6 +11,7 @@ import pytest
 from gateway.config import Settings
 from gateway.ns import COMMON, SOAP_ENV
 from gateway.runtime import Runtime
+from gateway.server import stop_app_threads
 from gateway.soap.envelope import build_envelope
 from gateway.xml import parse_xml
 from tests.integration.conftest import serve_in_thread
@@ -42,7 +43,7 @@ def gateway(settings: Settings) -> Iterator[Gateway]:
     try:
         yield Gateway(runtime, f"http://127.0.0.1:{settings.api.port}/soap/{endpoint}")
     finally:
-        server.should_exit = True
+        stop_app_threads(server)
         runtime.close()
 
 

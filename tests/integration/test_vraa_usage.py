@@ -17,6 +17,7 @@ from gateway.config import Settings
 from gateway.delivery import DeliveryWorker
 from gateway.jobs import JobRunner
 from gateway.runtime import Runtime
+from gateway.server import stop_app_threads
 from gateway.sim import InstitutionSim, create_institution_app
 from tests.integration.conftest import serve_in_thread
 
@@ -54,8 +55,8 @@ def vraa(settings: Settings) -> Iterator[Vraa]:
     finally:
         http.close()
         worker.stop()
-        gateway.should_exit = True
-        sim_server.should_exit = True
+        stop_app_threads(gateway)
+        stop_app_threads(sim_server)
         runtime.close()
 
 
@@ -169,7 +170,7 @@ def test_vraa_down_the_report_waits_and_goes_when_it_is_back(settings: Settings)
     finally:
         http.close()
         worker.stop()
-        gateway.should_exit = True
+        stop_app_threads(gateway)
         if sim_server is not None:
-            sim_server.should_exit = True
+            stop_app_threads(sim_server)
         runtime.close()

@@ -18,7 +18,7 @@ from gateway.opendata.ckansim import CkanSimulator, create_ckan_app
 from gateway.opendata.datasets import DATASETS, PeriodSpan
 from gateway.opendata.extract import ExtractCodes
 from gateway.opendata.package import DataFile, render
-from gateway.server import start_app_thread
+from gateway.server import start_app_thread, stop_app_threads
 from tests.conftest import free_port
 from tests.unit.opendata.conftest import hand_checked
 
@@ -31,7 +31,7 @@ def ckan() -> Iterator[tuple[str, CkanSimulator]]:
     port = free_port()
     server = start_app_thread(create_ckan_app(sim), "127.0.0.1", port, "ckan-test")
     yield f"http://127.0.0.1:{port}", sim
-    server.should_exit = True
+    stop_app_threads(server)
 
 
 def publisher(url: str, key: str = KEY) -> CkanPublisher:

@@ -11,7 +11,7 @@ import pytest
 from gateway.cli import main
 from gateway.config import Settings
 from gateway.opendata.ckansim import CkanSimulator, create_ckan_app
-from gateway.server import start_app_thread
+from gateway.server import start_app_thread, stop_app_threads
 
 
 def test_generate_load_build_publish(
@@ -100,4 +100,4 @@ def test_generate_load_build_publish(
             == 0
         )
     finally:
-        server.should_exit = True
+        stop_app_threads(server)

@@ -27,7 +27,7 @@ from gateway.errors import (
     PartnerUnavailableError,
 )
 from gateway.soap.envelope import Envelope, build_envelope, parse_envelope
-from gateway.xml import XmlLimits, serialize
+from gateway.xml import XmlLimits
 
 if TYPE_CHECKING:
     from requests.sessions import _Settings
@@ -188,7 +188,9 @@ class PartnerClient:
         """
         op, response, ctx = self._post(operation, build_envelope(payload, header), message_id)
         if trust is not None:
-            response = self._verified(response, trust, limits or XmlLimits(), ctx)
+            signed = self._verified(response, trust, limits or XmlLimits(), ctx)
+            if signed is not None:
+                return self._receipt(op, signed, ctx)
         try:
             result = self.binding.process_reply(self.client, op, response)
         except zeep.exceptions.Fault as exc:
@@ -199,14 +201,33 @@ class PartnerClient:
             ) from exc
         return serialize_object(result, dict)
 
+    def _receipt(self, op: Any, signed: etree._Element, ctx: dict[str, Any]) -> Any:
+        """The verified receipt as zeep reads the operation's output element, from the
+        verifier's element itself (zeep's whole reply processing would serialize it into an
+        envelope and parse that again: twice the work per delivery, the same dict)."""
+        body = getattr(op.output, "body", None)
+        if body is None or signed.tag != body.qname.text:
+            raise PartnerRejectedError(
+                f"{self.partner} answered {etree.QName(signed).localname}, not the operation's "
+                "receipt",
+                **ctx,
+            )
+        try:
+            value = body.parse(signed, self.client.wsdl.types)
+        except (zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
+            raise PartnerRejectedError(
+                f"{self.partner} answered something that is not a valid reply: {exc}", **ctx
+            ) from exc
+        return serialize_object(value, dict)
+
     def _verified(
         self,
         response: requests.Response,
         trust: TrustStore,
         limits: XmlLimits,
         ctx: dict[str, Any],
-    ) -> requests.Response:
-        """``response`` with its body replaced by the signed element alone, once verified."""
+    ) -> etree._Element | None:
+        """The signed element alone, once verified; None for a SOAP fault (zeep decodes it)."""
         try:
             envelope = parse_envelope(response.content, limits)
         except GatewayError as exc:
@@ -216,7 +237,7 @@ class PartnerClient:
                 **ctx,
             ) from exc
         if envelope.body.tag == _FAULT:
-            return response  # zeep decodes the fault; a fault never counts as delivered
+            return None  # zeep decodes the fault; a fault never counts as delivered
         try:
             signed = trust.verify(envelope.body)
         except GatewayError as exc:
@@ -226,14 +247,9 @@ class PartnerClient:
                 details=[{"code": exc.code}],
                 **ctx,
             ) from exc
-        # Signature wrapping defence, as for inbound messages: zeep parses only the verifier's
-        # output, never the bytes around it. (requests keeps a read body in _content.)
-        verified = requests.Response()
-        verified.status_code = response.status_code
-        verified.headers = response.headers
-        verified.encoding = "utf-8"
-        verified._content = build_envelope(serialize(signed, declaration=False))
-        return verified
+        # Signature wrapping defence, as for inbound messages: only the verifier's output is
+        # read, never the bytes around it.
+        return signed
 
     def send_raw(
         self,

@@ -98,17 +98,30 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    if args.flow == "volunteering":
-        from gateway.facade.demo import run_volunteering_demo
+    import httpx
 
-        return run_volunteering_demo(_settings(args), gateway_url=args.gateway)
-    if args.flow == "eservices":
-        from gateway.eservices.demo import run_eservices_demo
+    settings = _settings(args)
+    try:
+        if args.flow == "volunteering":
+            from gateway.facade.demo import run_volunteering_demo
 
-        return run_eservices_demo(_settings(args), gateway_url=args.gateway)
-    from gateway.demo import run_demo
+            return run_volunteering_demo(settings, gateway_url=args.gateway)
+        if args.flow == "eservices":
+            from gateway.eservices.demo import run_eservices_demo
 
-    return run_demo(_settings(args), gateway_url=args.gateway, institution=args.institution)
+            return run_eservices_demo(settings, gateway_url=args.gateway)
+        from gateway.demo import run_demo
+
+        return run_demo(settings, gateway_url=args.gateway, institution=args.institution)
+    except httpx.ConnectError as exc:
+        # The demos drive a running gateway; without one, say so rather than print a trace.
+        url = args.gateway or settings.api.base_url()
+        print(
+            f"no gateway answers at {url} ({exc}): start it with `make run` in another "
+            "terminal, then run the demo again",
+            file=sys.stderr,
+        )
+        return 2
 
 
 def cmd_facade(args: argparse.Namespace) -> int:

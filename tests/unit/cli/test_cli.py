@@ -155,3 +155,16 @@ def test_queue_ls_show_replay(
     assert run(config_file, "queue", "ls", "--status", "pending") == 0
     assert "msg-1" in capsys.readouterr().out
     assert run(config_file, "queue", "show", "nope") == 1
+
+
+@pytest.mark.parametrize("flow", ["reply-routing", "eservices", "volunteering"])
+def test_a_demo_without_a_running_gateway_says_so_and_exits_2(
+    config_file: Path, capsys: pytest.CaptureFixture[str], flow: str
+) -> None:
+    from tests.conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    assert run(config_file, "demo", flow, "--gateway", url) == 2
+    err = capsys.readouterr().err
+    assert f"no gateway answers at {url}" in err and "make run" in err
+    assert "Traceback" not in err

@@ -11,8 +11,12 @@ simulated institutions, so replies route as they do in production.
 
 from __future__ import annotations
 
+import os
+import random
 import socket
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -71,11 +75,53 @@ def prepare(preparers: dict[str, Preparer], data: dict[str, Any], message_id: st
             data[name] = make(data, message_id)
 
 
+#: The ports :func:`free_port` handed out last in this process (not handed out again while
+#: their settings may still be starting their servers).
+_GIVEN: deque[int] = deque(maxlen=1000)
+_GIVEN_LOCK = threading.Lock()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[:2]
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nobody listens on right now, outside the kernel's ephemeral range.
+
+    A port found with ``bind(0)`` comes from the ephemeral range, from which the kernel also
+    takes the source port of every outgoing connection: between finding it free and a server
+    binding it, any connection on the machine may take it (``address already in use``, seen
+    in CI). Ports below the range are never taken implicitly. Parallel pytest-xdist workers
+    take disjoint slices of them, and this process does not hand out one of its last thousand
+    again.
+    """
+    low, high = 20000, _ephemeral_range()[0]
+    if high - low < 2000:  # an unusual range: fall back to the kernel's choice
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1))
+    index = int(worker[2:]) if worker[:2] == "gw" and worker[2:].isdigit() else 0
+    span = (high - low) // count
+    start = low + (index % count) * span
+    with _GIVEN_LOCK:
+        for _ in range(500):
+            port = random.randrange(start, start + span)
+            if port in _GIVEN:
+                continue
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # in use (a server of ours, or a service of the machine)
+            _GIVEN.append(port)
+            return port
+    raise ConfigError(f"no free loopback port in {start}-{start + span}")
 
 
 def sim_settings(config: Path | str | None, workdir: Path, **changes: Any) -> Settings:

@@ -48,7 +48,7 @@ from gateway.eservices.scope import ScopeResult, apply_scope
 from gateway.eservices.service import EServices
 from gateway.mapping import MappingRegistry
 from gateway.pipeline.exchange import Exchange, new_id
-from gateway.pipeline.steps import canonical_sha256
+from gateway.pipeline.steps import canonical_sha256, outbound_record
 from gateway.signing import Signer
 from gateway.store import InboundRecord, OutboundRecord, Store
 from gateway.store.schema import utcnow
@@ -390,19 +390,7 @@ class PersistAnswer:
         canonical = _canonical(exchange)
         request = exchange.context["request"]
         scope: ScopeResult | None = exchange.context.get("scope")
-        mapping = exchange.mapping
-        answer = OutboundRecord(
-            message_id=exchange.message_id,
-            partner=exchange.partner,
-            operation=mapping.operation,
-            message_type=mapping.message_type,
-            payload=exchange.payload,
-            ordering_key=None,
-            correlation_id=exchange.correlation_id,
-            idempotency_key=exchange.idempotency_key,
-            request_sha256=exchange.request_sha256,
-            user_id=exchange.user_id,
-        )
+        answer = outbound_record(exchange)
         notify = bool(canonical.get("notify_e_address")) and self.notification is not None
         notification = (
             self._notification(
@@ -489,18 +477,7 @@ class AssignOnSend:
             party_key = self.eservices.access.volunteer_key(
                 str(canonical["volunteer_personal_code"])
             )
-        record = OutboundRecord(
-            message_id=exchange.message_id,
-            partner=exchange.partner,
-            operation=mapping.operation,
-            message_type=mapping.message_type,
-            payload=exchange.payload,
-            ordering_key=None,
-            correlation_id=exchange.correlation_id,
-            idempotency_key=exchange.idempotency_key,
-            request_sha256=exchange.request_sha256,
-            user_id=exchange.user_id,
-        )
+        record = outbound_record(exchange)
         now = utcnow()
         try:
             with self.store.db.transaction() as conn:

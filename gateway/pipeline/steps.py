@@ -409,18 +409,26 @@ class PersistOutbound:
             else None
         )
         message_id, created = self.store.outbox.accept(
-            OutboundRecord(
-                message_id=exchange.message_id,
-                partner=exchange.partner,
-                operation=mapping.operation,
-                message_type=mapping.message_type,
-                payload=exchange.payload,
-                ordering_key=str(ordering) if ordering is not None else None,
-                correlation_id=exchange.correlation_id,
-                idempotency_key=exchange.idempotency_key,
-                request_sha256=exchange.request_sha256,
-                user_id=exchange.user_id,
-            )
+            outbound_record(exchange, str(ordering) if ordering is not None else None)
         )
         exchange.message_id, exchange.created = message_id, created
         return exchange
+
+
+def outbound_record(exchange: Exchange, ordering_key: str | None = None) -> OutboundRecord:
+    """The outbox row of a signed, addressed outbound exchange (steps that persist it in a
+    transaction of their own, with rows of their area, build it here too)."""
+    assert exchange.payload is not None and exchange.mapping is not None
+    assert exchange.idempotency_key is not None and exchange.request_sha256 is not None
+    return OutboundRecord(
+        message_id=exchange.message_id,
+        partner=exchange.partner,
+        operation=exchange.mapping.operation,
+        message_type=exchange.mapping.message_type,
+        payload=exchange.payload,
+        ordering_key=ordering_key,
+        correlation_id=exchange.correlation_id,
+        idempotency_key=exchange.idempotency_key,
+        request_sha256=exchange.request_sha256,
+        user_id=exchange.user_id,
+    )

@@ -415,10 +415,16 @@ class RawHttp:
 
     def __init__(self, base: str, timeout: float = 60.0) -> None:
         url = urlsplit(base)
+        self.address = (str(url.hostname), int(url.port or 80))
         self.host = f"{url.hostname}:{url.port}"
-        self.sock = socket.create_connection((url.hostname, url.port), timeout=timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
+        self.sock = self._connect()
         self.buffer = b""
+
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(self.address, timeout=self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
         """Send one request and read its whole answer; the HTTP status."""
@@ -452,9 +458,35 @@ class RawHttp:
     def _read(self) -> None:
         self.buffer += self._recv()
 
+    def reconnect(self) -> None:
+        """A fresh connection after an error (the old one may hold half an answer)."""
+        self.sock.close()
+        self.buffer = b""
+        self.sock = self._connect()
+
     def close(self) -> None:
         """Close the connection."""
         self.sock.close()
+
+
+class HttpxPoster:
+    """The same interface over one httpx keep-alive connection (the earlier runs' client)."""
+
+    def __init__(self, base: str) -> None:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        self.http = httpx.Client(base_url=base, timeout=60, limits=limits)
+        self.http.get("/health")  # open the keep-alive connection now
+
+    def post(self, path: str, body: bytes, headers: dict[str, str]) -> int:
+        """Send one request; the HTTP status."""
+        return self.http.post(path, content=body, headers=headers).status_code
+
+    def reconnect(self) -> None:
+        """httpx opens a new connection by itself after an error."""
+
+    def close(self) -> None:
+        """Close the client."""
+        self.http.close()
 
 
 def http_load(
@@ -481,27 +513,10 @@ def http_load(
     barrier = threading.Barrier(clients + 1)
 
     def worker() -> None:
-        if client == "raw":
-            raw_worker()
-            return
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        with httpx.Client(base_url=server.base, timeout=60, limits=limits) as http:
-            http.get("/health")  # open the keep-alive connection before the clock starts
-            barrier.wait()
-            while time.perf_counter() < deadline:
-                request = next_request()
-                if request is None:
-                    return
-                path, body, headers = request
-                t0 = time.perf_counter()
-                try:
-                    status = http.post(path, content=body, headers=headers).status_code
-                except httpx.HTTPError:
-                    status = 0
-                records.append((t0, time.perf_counter(), status))
-
-    def raw_worker() -> None:
-        conn = RawHttp(server.base)  # connected before the clock starts
+        # Connected (and, for httpx, the keep-alive connection opened) before the clock starts.
+        conn: RawHttp | HttpxPoster = (
+            RawHttp(server.base) if client == "raw" else HttpxPoster(server.base)
+        )
         try:
             barrier.wait()
             while time.perf_counter() < deadline:
@@ -512,10 +527,9 @@ def http_load(
                 t0 = time.perf_counter()
                 try:
                     status = conn.post(path, body, headers)
-                except (OSError, ValueError):
+                except (OSError, ValueError, httpx.HTTPError):
                     status = 0
-                    conn.close()
-                    conn = RawHttp(server.base)
+                    conn.reconnect()
                 records.append((t0, time.perf_counter(), status))
         finally:
             conn.close()

@@ -215,7 +215,7 @@ def build_modes(
                     id_prefix="PLUS",
                     answer_within=getattr(args, "answer_within", None)
                     or settings.timeouts(name)[1],
-                    holder=partial(hold_for_poll, env, name) if env is not None else None,
+                    holder=partial(hold_for_poll, env, name, contract) if env is not None else None,
                 )
             )
         if "gateway" in wanted and cfg.sends:

@@ -21,13 +21,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from gateway.config import Settings, deep_merge, load_settings
 from gateway.errors import ConfigError, GatewayError
 from gateway.signing.keys import init_keys
+
+if TYPE_CHECKING:
+    from gateway.harness.cases import ContractModel
 
 __all__ = [
     "Preparer",
@@ -300,12 +303,10 @@ def _send_as_sender(
     return True
 
 
-def hold_for_poll(env: SimEnvironment, institution: str) -> list[str]:
+def hold_for_poll(env: SimEnvironment, institution: str, contract: ContractModel) -> list[str]:
     """Have a poll-only simulated institution hold one valid message of each type it sends
-    (fresh ids, content prepared as for a send); their ids."""
-    from gateway.harness.cases import ContractModel
-
-    contract = ContractModel(env.settings)
+    (fresh ids, content prepared as for a send; ``contract``: the run's, loaded once); their
+    ids."""
     sim = env.institution_sim(institution)
     held = []
     for message_type in env.settings.institution(institution).sends:
